@@ -1,0 +1,317 @@
+package facts
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+
+	"github.com/ipfs/go-cid"
+)
+
+// EpochInfo is the roster, threshold and admin in force during one
+// identity epoch, and the fact that opened it.
+type EpochInfo struct {
+	Epoch     uint64      `cbor:"1,keyasint" json:"epoch"`
+	Members   []Member    `cbor:"2,keyasint" json:"members"`
+	Threshold uint32      `cbor:"3,keyasint" json:"threshold"`
+	Admin     AuthorityID `cbor:"4,keyasint" json:"admin"`
+	// Cause is the CID of the fact that opened the epoch: the genesis for
+	// epoch 0, else the winning proposal.
+	Cause     []byte `cbor:"5,keyasint" json:"-"`
+	CauseKind Kind   `cbor:"6,keyasint" json:"cause_kind"`
+}
+
+// IsMember reports whether a is on this epoch's roster.
+func (e *EpochInfo) IsMember(a AuthorityID) bool {
+	_, ok := slices.BinarySearchFunc(e.Members, a, func(m Member, a AuthorityID) int {
+		return bytes.Compare(m.Authority[:], a[:])
+	})
+	return ok
+}
+
+// ProposalRecord is an epoch-advancing proposal held in the governance
+// state until it wins, or forever as history.
+type ProposalRecord struct {
+	ID      []byte      `cbor:"1,keyasint"`
+	Kind    Kind        `cbor:"2,keyasint"`
+	Epoch   uint64      `cbor:"3,keyasint"`
+	Author  AuthorityID `cbor:"4,keyasint"`
+	Payload []byte      `cbor:"5,keyasint"`
+}
+
+// ApprovalRecord is one member's approval of a proposal.
+type ApprovalRecord struct {
+	Proposal []byte      `cbor:"1,keyasint"`
+	Member   AuthorityID `cbor:"2,keyasint"`
+	Epoch    uint64      `cbor:"3,keyasint"`
+	ID       []byte      `cbor:"4,keyasint"`
+}
+
+// Governance is the replicated record of the network: its genesis
+// parameters, the chain of epochs and the proposals and approvals that
+// build it. The chain is derived: recompute rebuilds it from the genesis,
+// the proposals and the approvals alone, so it is a pure function of the
+// set of governance facts.
+type Governance struct {
+	Network      []byte           `cbor:"1,keyasint"`
+	Name         string           `cbor:"2,keyasint"`
+	MaxFactBytes uint32           `cbor:"3,keyasint"`
+	Epochs       []EpochInfo      `cbor:"4,keyasint"`
+	Proposals    []ProposalRecord `cbor:"5,keyasint"`
+	Approvals    []ApprovalRecord `cbor:"6,keyasint"`
+}
+
+// NetworkID returns the genesis CID.
+func (g *Governance) NetworkID() cid.Cid {
+	c, err := cid.Cast(g.Network)
+	if err != nil {
+		return cid.Undef
+	}
+	return c
+}
+
+// CurrentEpoch returns the newest identity epoch the chain has reached.
+func (g *Governance) CurrentEpoch() uint64 { return uint64(len(g.Epochs) - 1) }
+
+// Current returns the newest epoch's info.
+func (g *Governance) Current() *EpochInfo { return &g.Epochs[len(g.Epochs)-1] }
+
+// At returns the info of epoch e, if the chain has reached it.
+func (g *Governance) At(e uint64) (*EpochInfo, bool) {
+	if e >= uint64(len(g.Epochs)) {
+		return nil, false
+	}
+	return &g.Epochs[e], true
+}
+
+// Limits returns the stateless limits this network's genesis sets.
+func (g *Governance) Limits() Limits { return Limits{MaxFactBytes: int(g.MaxFactBytes)} }
+
+// ReplacedAt returns the epoch from which a was replaced as admin, if it
+// ever was.
+func (g *Governance) ReplacedAt(a AuthorityID) (uint64, bool) {
+	for i := 1; i < len(g.Epochs); i++ {
+		if g.Epochs[i-1].Admin == a && g.Epochs[i].Admin != a {
+			return uint64(i), true
+		}
+	}
+	return 0, false
+}
+
+// Pending returns the proposals of the current epoch with the members that
+// approved each, in CID order.
+func (g *Governance) Pending() []PendingProposal {
+	cur := g.CurrentEpoch()
+	var out []PendingProposal
+	for _, p := range g.Proposals {
+		if p.Epoch != cur {
+			continue
+		}
+		pp := PendingProposal{Record: p}
+		for _, a := range g.Approvals {
+			if bytes.Equal(a.Proposal, p.ID) && a.Epoch == cur {
+				pp.Approvers = append(pp.Approvers, a.Member)
+			}
+		}
+		out = append(out, pp)
+	}
+	return out
+}
+
+// PendingProposal is a proposal of the current epoch and its approvers.
+type PendingProposal struct {
+	Record    ProposalRecord
+	Approvers []AuthorityID
+}
+
+func newGovernance(c Checked) *Governance {
+	gen := c.payload.(*Genesis)
+	g := &Governance{
+		Network:      c.id.Bytes(),
+		Name:         gen.Name,
+		MaxFactBytes: gen.MaxFactBytes,
+	}
+	g.Epochs = []EpochInfo{{
+		Epoch:     0,
+		Members:   slices.Clone(gen.Members),
+		Threshold: gen.Threshold,
+		Admin:     gen.Admin,
+		Cause:     c.id.Bytes(),
+		CauseKind: KindGenesis,
+	}}
+	return g
+}
+
+// authorize checks a stateless-checked fact against the chain: the epoch
+// is reached, the author holds the role the kind needs at that epoch, and
+// the kind's state-dependent rules hold.
+func (g *Governance) authorize(c Checked) Verdict {
+	f := c.fact
+	if f.Kind == KindGenesis {
+		return reject(fmt.Errorf("%w: a second genesis", ErrBadGenesis))
+	}
+	info, ok := g.At(f.Epoch)
+	if !ok {
+		return ignore(fmt.Errorf("%w: fact epoch %d, journal epoch %d", ErrFutureEpoch, f.Epoch, g.CurrentEpoch()))
+	}
+	if f.Kind.AdminOnly() {
+		if f.Author != info.Admin {
+			if at, replaced := g.ReplacedAt(f.Author); replaced && f.Epoch >= at {
+				return reject(fmt.Errorf("%w: %s was replaced at epoch %d; %v at epoch %d refused",
+					ErrRetiredAdmin, f.Author, at, f.Kind, f.Epoch))
+			}
+			return reject(fmt.Errorf("%w: %v by %s at epoch %d", ErrNotAdmin, f.Kind, f.Author, f.Epoch))
+		}
+	} else if !info.IsMember(f.Author) {
+		return reject(fmt.Errorf("%w: %v by %s at epoch %d", ErrNotMember, f.Kind, f.Author, f.Epoch))
+	}
+	switch p := c.payload.(type) {
+	case *AdminReplacement:
+		if p.Previous != info.Admin {
+			return reject(fmt.Errorf("%w: replaces %s but the admin at epoch %d is %s",
+				ErrBadTransition, p.Previous, f.Epoch, info.Admin))
+		}
+		if p.ActivationEpoch != f.Epoch+1 {
+			return reject(fmt.Errorf("%w: activation epoch %d, proposal epoch %d: want %d",
+				ErrBadTransition, p.ActivationEpoch, f.Epoch, f.Epoch+1))
+		}
+	case *CacheInvalidated:
+		if p.EpochFloor > f.Epoch+1 {
+			return reject(fmt.Errorf("%w: epoch floor %d beyond the next epoch %d",
+				ErrBadPayload, p.EpochFloor, f.Epoch+1))
+		}
+	}
+	return accepted
+}
+
+// record adds a governance fact (proposal or approval) and rebuilds the
+// chain. It reports whether the governance state changed.
+func (g *Governance) record(c Checked) bool {
+	f := c.fact
+	switch p := c.payload.(type) {
+	case *RosterChange, *AdminReplacement:
+		rec := ProposalRecord{ID: c.id.Bytes(), Kind: f.Kind, Epoch: f.Epoch, Author: f.Author, Payload: f.Payload}
+		i, found := slices.BinarySearchFunc(g.Proposals, rec.ID, func(r ProposalRecord, id []byte) int {
+			return bytes.Compare(r.ID, id)
+		})
+		if found {
+			return false
+		}
+		g.Proposals = slices.Insert(g.Proposals, i, rec)
+	case *TransitionApproval:
+		rec := ApprovalRecord{Proposal: p.Proposal, Member: f.Author, Epoch: f.Epoch, ID: c.id.Bytes()}
+		i, found := slices.BinarySearchFunc(g.Approvals, rec, compareApprovals)
+		if found {
+			return false
+		}
+		g.Approvals = slices.Insert(g.Approvals, i, rec)
+	default:
+		return false
+	}
+	g.recompute()
+	return true
+}
+
+func compareApprovals(a, b ApprovalRecord) int {
+	if c := bytes.Compare(a.Proposal, b.Proposal); c != 0 {
+		return c
+	}
+	if c := bytes.Compare(a.Member[:], b.Member[:]); c != 0 {
+		return c
+	}
+	return bytes.Compare(a.ID, b.ID)
+}
+
+// recompute rebuilds the epoch chain from epoch 0. For each epoch e:
+//
+//  1. The candidates are the proposals authored at epoch e.
+//  2. An approval counts for a candidate iff it was authored at epoch e by
+//     a member of roster(e) and names that candidate; each member counts
+//     once per candidate.
+//  3. A member whose approvals at epoch e name more than one distinct
+//     candidate has equivocated: none of its approvals at e count.
+//  4. A candidate completes when its counted approvals reach threshold(e).
+//  5. If several candidates complete (possible only when more than 2M-N
+//     members equivocate), the one with the lowest CID wins; the others
+//     are void and must be proposed again.
+//  6. The winner's effect on roster(e) and admin(e) gives epoch e+1.
+func (g *Governance) recompute() {
+	g.Epochs = g.Epochs[:1]
+	for {
+		info := &g.Epochs[len(g.Epochs)-1]
+		e := info.Epoch
+		// Rules 2 and 3: the candidate each member approved at e.
+		choice := map[AuthorityID][]byte{}
+		equivocated := map[AuthorityID]bool{}
+		for _, a := range g.Approvals {
+			if a.Epoch != e || !info.IsMember(a.Member) || !g.isCandidate(a.Proposal, e) {
+				continue
+			}
+			if prev, ok := choice[a.Member]; ok && !bytes.Equal(prev, a.Proposal) {
+				equivocated[a.Member] = true
+			}
+			choice[a.Member] = a.Proposal
+		}
+		votes := map[string]uint32{}
+		for m, p := range choice {
+			if !equivocated[m] {
+				votes[string(p)]++
+			}
+		}
+		// Rules 4 and 5: proposals are sorted by CID, so the first to
+		// complete is the lowest.
+		var winner *ProposalRecord
+		for i := range g.Proposals {
+			p := &g.Proposals[i]
+			if p.Epoch == e && votes[string(p.ID)] >= info.Threshold {
+				winner = p
+				break
+			}
+		}
+		if winner == nil {
+			return
+		}
+		next, ok := applyTransition(info, winner)
+		if !ok {
+			return
+		}
+		g.Epochs = append(g.Epochs, next)
+	}
+}
+
+func (g *Governance) isCandidate(id []byte, e uint64) bool {
+	i, found := slices.BinarySearchFunc(g.Proposals, id, func(r ProposalRecord, id []byte) int {
+		return bytes.Compare(r.ID, id)
+	})
+	return found && g.Proposals[i].Epoch == e
+}
+
+// applyTransition computes epoch e+1 from epoch e and a winning proposal
+// (rule 6).
+func applyTransition(info *EpochInfo, p *ProposalRecord) (EpochInfo, bool) {
+	next := EpochInfo{
+		Epoch:     info.Epoch + 1,
+		Members:   info.Members,
+		Threshold: info.Threshold,
+		Admin:     info.Admin,
+		Cause:     p.ID,
+		CauseKind: p.Kind,
+	}
+	switch p.Kind {
+	case KindRosterChangeProposed:
+		var rc RosterChange
+		if UnmarshalCanonical(p.Payload, &rc) != nil {
+			return EpochInfo{}, false
+		}
+		next.Members, next.Threshold = rc.Members, rc.Threshold
+	case KindAdminReplacement:
+		var ar AdminReplacement
+		if UnmarshalCanonical(p.Payload, &ar) != nil || ar.Previous != info.Admin {
+			return EpochInfo{}, false
+		}
+		next.Admin = ar.New
+	default:
+		return EpochInfo{}, false
+	}
+	return next, true
+}
