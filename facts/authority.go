@@ -36,7 +36,8 @@ func (a AuthorityID) String() string {
 	return base58.Encode(b)
 }
 
-// Short returns a short prefix of the text form for tables and logs.
+// Short returns the last eight characters of the text form, for tables
+// and logs (the prefix is the same "12D3KooW" for every Ed25519 key).
 func (a AuthorityID) Short() string {
 	s := a.String()
 	if len(s) > 14 {

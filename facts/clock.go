@@ -32,6 +32,8 @@ type Clock struct {
 // Next returns a timestamp strictly greater than every timestamp this clock
 // has issued or observed, and not less than wallMs.
 func (c *Clock) Next(wallMs uint64) Timestamp {
+	// Wall readings beyond 2^48 ms (year 10889) saturate rather than wrap.
+	wallMs = min(wallMs, 1<<48-1)
 	ts := MakeTimestamp(wallMs, 0)
 	if ts <= c.last {
 		ts = c.last + 1

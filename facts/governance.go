@@ -110,6 +110,9 @@ func (g *Governance) Pending() []PendingProposal {
 		pp := PendingProposal{Record: p}
 		for _, a := range g.Approvals {
 			if bytes.Equal(a.Proposal, p.ID) && a.Epoch == cur {
+				if n := len(pp.Approvers); n > 0 && pp.Approvers[n-1] == a.Member {
+					continue
+				}
 				pp.Approvers = append(pp.Approvers, a.Member)
 			}
 		}
@@ -142,13 +145,16 @@ func newGovernance(c Checked) *Governance {
 	return g
 }
 
-// authorize checks a stateless-checked fact against the chain: the epoch
+// Authorize checks a stateless-checked fact against the chain: the epoch
 // is reached, the author holds the role the kind needs at that epoch, and
 // the kind's state-dependent rules hold.
-func (g *Governance) authorize(c Checked) Verdict {
+func (g *Governance) Authorize(c Checked) Verdict {
 	f := c.fact
 	if f.Kind == KindGenesis {
 		return reject(fmt.Errorf("%w: a second genesis", ErrBadGenesis))
+	}
+	if g.MaxFactBytes > 0 && len(c.raw) > int(g.MaxFactBytes) {
+		return reject(fmt.Errorf("%w: %d bytes, network limit %d", ErrTooLarge, len(c.raw), g.MaxFactBytes))
 	}
 	info, ok := g.At(f.Epoch)
 	if !ok {
@@ -228,55 +234,77 @@ func compareApprovals(a, b ApprovalRecord) int {
 //  2. An approval counts for a candidate iff it was authored at epoch e by
 //     a member of roster(e) and names that candidate; each member counts
 //     once per candidate.
-//  3. A member whose approvals at epoch e name more than one distinct
-//     candidate has equivocated: none of its approvals at e count.
-//  4. A candidate completes when its counted approvals reach threshold(e).
-//  5. If several candidates complete (possible only when more than 2M-N
-//     members equivocate), the one with the lowest CID wins; the others
-//     are void and must be proposed again.
-//  6. The winner's effect on roster(e) and admin(e) gives epoch e+1.
+//  3. A candidate completes when its counted approvals reach threshold(e).
+//  4. If several candidates complete, the one with the lowest CID wins; the
+//     others are void and must be proposed again.
+//  5. The winner's effect on roster(e) and admin(e) gives epoch e+1.
+//
+// Fault model: honest members approve at most one candidate per epoch.
+// Two candidates can then both complete only if at least 2M-N members
+// approve both (M > N/2 makes that at least one); below that bound every
+// order of arrival yields the same chain, because approvals only ever add
+// votes. Members that approve more than one candidate are reported by
+// Equivocators so operators can remove them; their votes still count,
+// since discarding them would let a single late approval undo an epoch
+// that facts have already been accepted under.
 func (g *Governance) recompute() {
 	g.Epochs = g.Epochs[:1]
 	for {
 		info := &g.Epochs[len(g.Epochs)-1]
 		e := info.Epoch
-		// Rules 2 and 3: the candidate each member approved at e.
-		choice := map[AuthorityID][]byte{}
-		equivocated := map[AuthorityID]bool{}
-		for _, a := range g.Approvals {
+		// Rule 2: approvals are sorted by (proposal, member), so a
+		// member's repeated approvals of one proposal are adjacent.
+		votes := map[string]uint32{}
+		for i, a := range g.Approvals {
 			if a.Epoch != e || !info.IsMember(a.Member) || !g.isCandidate(a.Proposal, e) {
 				continue
 			}
-			if prev, ok := choice[a.Member]; ok && !bytes.Equal(prev, a.Proposal) {
-				equivocated[a.Member] = true
+			if i > 0 && bytes.Equal(g.Approvals[i-1].Proposal, a.Proposal) && g.Approvals[i-1].Member == a.Member {
+				continue
 			}
-			choice[a.Member] = a.Proposal
+			votes[string(a.Proposal)]++
 		}
-		votes := map[string]uint32{}
-		for m, p := range choice {
-			if !equivocated[m] {
-				votes[string(p)]++
-			}
-		}
-		// Rules 4 and 5: proposals are sorted by CID, so the first to
+		// Rules 3 and 4: proposals are sorted by CID, so the first to
 		// complete is the lowest.
-		var winner *ProposalRecord
+		var next *EpochInfo
 		for i := range g.Proposals {
 			p := &g.Proposals[i]
-			if p.Epoch == e && votes[string(p.ID)] >= info.Threshold {
-				winner = p
+			if p.Epoch != e || votes[string(p.ID)] < info.Threshold {
+				continue
+			}
+			if n, ok := applyTransition(info, p); ok {
+				next = &n
 				break
 			}
 		}
-		if winner == nil {
+		if next == nil {
 			return
 		}
-		next, ok := applyTransition(info, winner)
-		if !ok {
-			return
-		}
-		g.Epochs = append(g.Epochs, next)
+		g.Epochs = append(g.Epochs, *next)
 	}
+}
+
+// Equivocators returns the members that approved more than one proposal
+// of the same epoch, by epoch.
+func (g *Governance) Equivocators() map[uint64][]AuthorityID {
+	first := map[uint64]map[AuthorityID][]byte{}
+	seen := map[uint64]map[AuthorityID]bool{}
+	out := map[uint64][]AuthorityID{}
+	for _, a := range g.Approvals {
+		if first[a.Epoch] == nil {
+			first[a.Epoch], seen[a.Epoch] = map[AuthorityID][]byte{}, map[AuthorityID]bool{}
+		}
+		prev, ok := first[a.Epoch][a.Member]
+		if !ok {
+			first[a.Epoch][a.Member] = a.Proposal
+			continue
+		}
+		if !bytes.Equal(prev, a.Proposal) && !seen[a.Epoch][a.Member] {
+			seen[a.Epoch][a.Member] = true
+			out[a.Epoch] = append(out[a.Epoch], a.Member)
+		}
+	}
+	return out
 }
 
 func (g *Governance) isCandidate(id []byte, e uint64) bool {

@@ -81,21 +81,27 @@ func TestAdminReplacementNeedsThreshold(t *testing.T) {
 	wantEpoch(t, s, 1)
 }
 
-func TestEquivocatorCountsForNeither(t *testing.T) {
+// An equivocating member's approvals count for every proposal it approved
+// (discarding them would let one late approval undo an epoch) and it is
+// reported by Equivocators.
+func TestEquivocatorIsReportedAndCounted(t *testing.T) {
 	tn := newTestnet(t, 5, 3)
 	s := started(t, tn)
 	p, pid := tn.replaceAdmin(1, 0, 0, 4)
 	q, qid := tn.replaceAdmin(2, 0, 0, 3)
 	acceptAll(t, s, tn, p, q,
 		tn.approve(2, 0, pid), tn.approve(2, 0, qid), // m2 equivocates
-		tn.approve(0, 0, pid), tn.approve(1, 0, pid), // P: m0, m1 (+ m2, void)
-		tn.approve(3, 0, qid), tn.approve(4, 0, qid), // Q: m3, m4 (+ m2, void)
+		tn.approve(0, 0, pid), // P: m0, m2
+		tn.approve(3, 0, qid), // Q: m2, m3
 	)
-	wantEpoch(t, s, 0)
-	acceptAll(t, s, tn, tn.approve(3, 0, pid)) // m3 now equivocates too
-	wantEpoch(t, s, 0)
-	acceptAll(t, s, tn, tn.approve(4, 0, pid)) // and m4: P has m0, m1 only
-	wantEpoch(t, s, 0)
+	g := wantEpoch(t, s, 0)
+	if eq := g.Equivocators()[0]; len(eq) != 1 || eq[0] != tn.auth(2) {
+		t.Fatalf("equivocators at epoch 0: %v, want m2", eq)
+	}
+	acceptAll(t, s, tn, tn.approve(1, 0, pid)) // P: m0, m1, m2 completes
+	if g := wantEpoch(t, s, 1); g.Current().Admin != tn.auth(4) {
+		t.Fatalf("admin %s, want m4", g.Current().Admin.Short())
+	}
 
 	// An approval at another epoch does not count for an epoch-0 proposal.
 	tn2 := newTestnet(t, 3, 2)
@@ -184,10 +190,13 @@ func TestLateEquivocationIsOrderIndependent(t *testing.T) {
 			tn.data(0, 1, "k", "epoch-1 write"), // valid once epoch 1 exists
 			q, tn.approve(1, 0, qid),            // m1 equivocates
 		}},
-		{"a rival completes too", [][]byte{
+		// A rival completing too needs 2M-N members to approve both
+		// proposals, which is outside the fault model (Governance.recompute).
+		// Below that bound late approvals of a losing rival change nothing.
+		{"a rival gets late approvals", [][]byte{
 			p, tn.approve(0, 0, pid), tn.approve(1, 0, pid),
 			underP, underQ, // admin-only at epoch 1: one of them is refused
-			q, tn.approve(1, 0, qid), tn.approve(2, 0, qid),
+			q, tn.approve(2, 0, qid),
 		}},
 	} {
 		forward := started(t, tn)

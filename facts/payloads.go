@@ -3,6 +3,7 @@ package facts
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -191,6 +192,10 @@ type Data struct {
 func (d *Data) CheckPayload(Kind) error {
 	if err := checkText("namespace", d.Namespace, MaxNamespaceLen); err != nil {
 		return err
+	}
+	// The state key joins namespace and key with a NUL byte.
+	if strings.IndexByte(d.Namespace, 0) >= 0 {
+		return badPayload("namespace contains a NUL byte")
 	}
 	if d.Key == "" {
 		return badPayload("data key is empty")

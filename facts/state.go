@@ -10,7 +10,9 @@ import (
 )
 
 // StateReader is what the reducer needs from storage: point reads of state
-// entries and whether a fact is already in the journal.
+// entries and whether a fact is already in the journal. A transaction keeps
+// the slices GetState returns, so implementations must return copies they
+// will not reuse.
 type StateReader interface {
 	// GetState returns the value of a state entry; ok is false if absent.
 	GetState(key []byte) (value []byte, ok bool, err error)
@@ -133,6 +135,9 @@ func (t *Txn) Governance() (*Governance, error) {
 	if err := UnmarshalCanonical(v, g); err != nil {
 		return nil, fmt.Errorf("facts: stored governance state is corrupt: %w", err)
 	}
+	if len(g.Epochs) == 0 {
+		return nil, errors.New("facts: stored governance state is corrupt: no epochs")
+	}
 	t.gov = g
 	return g, nil
 }
@@ -168,7 +173,7 @@ func (t *Txn) Apply(c Checked) (Verdict, error) {
 		if g == nil {
 			return ignore(ErrNoGenesis), nil
 		}
-		if v := g.authorize(c); v.Result != Accept {
+		if v := g.Authorize(c); v.Result != Accept {
 			return v, nil
 		}
 		if err := t.reduce(c); err != nil {

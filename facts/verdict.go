@@ -3,7 +3,6 @@ package facts
 import (
 	"bytes"
 	"crypto/ed25519"
-	"errors"
 	"fmt"
 
 	"github.com/hdevalence/ed25519consensus"
@@ -87,9 +86,6 @@ type Limits struct {
 func decodeForNetwork(network cid.Cid, raw []byte, lim Limits) (Checked, Verdict) {
 	f, p, err := Decode(raw, lim.MaxFactBytes)
 	if err != nil {
-		if errors.Is(err, ErrUnknownKind) || errors.Is(err, ErrTooLarge) {
-			return Checked{}, reject(err)
-		}
 		return Checked{}, reject(err)
 	}
 	if f.Kind == KindGenesis {

@@ -1,0 +1,86 @@
+package node
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/aura-node/aura-node/cache"
+	"github.com/aura-node/aura-node/facts"
+)
+
+type metrics struct {
+	ingested   *prometheus.CounterVec // by source
+	refused    *prometheus.CounterVec // by source, result, reason
+	gossip     *prometheus.CounterVec // validator results
+	syncs      *prometheus.CounterVec // by outcome
+	syncPulled prometheus.Counter
+	epoch      prometheus.Gauge
+	journal    prometheus.Gauge
+	peers      prometheus.Gauge
+	held       prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer, c *cache.Cache) *metrics {
+	m := &metrics{
+		ingested: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aura_facts_ingested_total", Help: "Facts accepted into the journal, by source.",
+		}, []string{"source"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aura_facts_refused_total", Help: "Facts refused, by source, result (reject or ignore) and reason.",
+		}, []string{"source", "result", "reason"}),
+		gossip: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aura_gossip_validations_total", Help: "Gossip validator results.",
+		}, []string{"result"}),
+		syncs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aura_sync_sessions_total", Help: "Catch-up sessions, by outcome.",
+		}, []string{"outcome"}),
+		syncPulled: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "aura_sync_facts_pulled_total", Help: "Facts pulled by catch-up sessions.",
+		}),
+		epoch:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "aura_identity_epoch", Help: "Current identity epoch."}),
+		journal: prometheus.NewGauge(prometheus.GaugeOpts{Name: "aura_journal_facts", Help: "Facts in the journal."}),
+		peers:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "aura_peers", Help: "Connected peers."}),
+		held:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "aura_held_facts", Help: "Facts held until the journal reaches their epoch."}),
+	}
+	cacheStat := func(name, help string, f func(cache.Stats) float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return f(c.Stats()) })
+	}
+	reg.MustRegister(m.ingested, m.refused, m.gossip, m.syncs, m.syncPulled, m.epoch, m.journal, m.peers, m.held,
+		cacheStat("aura_cache_hits", "Cache hits.", func(s cache.Stats) float64 { return float64(s.Hits) }),
+		cacheStat("aura_cache_misses", "Cache misses.", func(s cache.Stats) float64 { return float64(s.Misses) }),
+		cacheStat("aura_cache_invalidations", "Cache entries dropped by invalidation floors.", func(s cache.Stats) float64 { return float64(s.Invalidations) }),
+		cacheStat("aura_cache_entries", "Cache entries.", func(s cache.Stats) float64 { return float64(s.Entries) }),
+		cacheStat("aura_cache_hit_rate", "Cache hits / lookups.", func(s cache.Stats) float64 { return s.HitRate() }),
+	)
+	return m
+}
+
+// reasonLabel maps a verdict reason to a bounded label set.
+func reasonLabel(err error) string {
+	for _, r := range []struct {
+		err   error
+		label string
+	}{
+		{facts.ErrDuplicate, "duplicate"},
+		{facts.ErrFutureEpoch, "future_epoch"},
+		{facts.ErrBadSignature, "bad_signature"},
+		{facts.ErrWrongNetwork, "wrong_network"},
+		{facts.ErrTooLarge, "too_large"},
+		{facts.ErrNotCanonical, "not_canonical"},
+		{facts.ErrMalformed, "malformed"},
+		{facts.ErrUnknownKind, "unknown_kind"},
+		{facts.ErrBadPayload, "bad_payload"},
+		{facts.ErrNotMember, "not_member"},
+		{facts.ErrRetiredAdmin, "retired_admin"},
+		{facts.ErrNotAdmin, "not_admin"},
+		{facts.ErrBadGenesis, "bad_genesis"},
+		{facts.ErrBadTransition, "bad_transition"},
+		{facts.ErrNoGenesis, "no_genesis"},
+	} {
+		if errors.Is(err, r.err) {
+			return r.label
+		}
+	}
+	return "other"
+}
