@@ -66,9 +66,13 @@ type CacheStats struct {
 
 // GossipStats count what the gossip validator decided.
 type GossipStats struct {
-	Accepted uint64 `json:"accepted"`
-	Rejected uint64 `json:"rejected"`
-	Ignored  uint64 `json:"ignored"`
+	// TopicPeers are the peers subscribed to the network's topic;
+	// MeshPeers those gossipsub forwards facts to.
+	TopicPeers int    `json:"topic_peers"`
+	MeshPeers  int    `json:"mesh_peers"`
+	Accepted   uint64 `json:"accepted"`
+	Rejected   uint64 `json:"rejected"`
+	Ignored    uint64 `json:"ignored"`
 }
 
 // SyncStats count catch-up sessions.

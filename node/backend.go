@@ -71,7 +71,7 @@ func (n *Node) Status(ctx context.Context) (*api.Status, error) {
 	sort.Slice(s.Peers, func(i, j int) bool { return s.Peers[i].ID < s.Peers[j].ID })
 	cs := n.cache.Stats()
 	s.Cache = api.CacheStats{Entries: cs.Entries, Hits: cs.Hits, Misses: cs.Misses, Invalidations: cs.Invalidations, HitRate: cs.HitRate()}
-	s.Gossip = api.GossipStats{Accepted: n.stats.gossipAccepted.Load(), Rejected: n.stats.gossipRejected.Load(), Ignored: n.stats.gossipIgnored.Load()}
+	s.Gossip = api.GossipStats{TopicPeers: len(n.topic.ListPeers()), MeshPeers: n.mesh.count(), Accepted: n.stats.gossipAccepted.Load(), Rejected: n.stats.gossipRejected.Load(), Ignored: n.stats.gossipIgnored.Load()}
 	s.Sync = api.SyncStats{Sessions: n.stats.syncSessions.Load(), FactsPulled: n.stats.syncPulled.Load(), Failures: n.stats.syncFailures.Load()}
 	if p, ok := n.journal.(interface{ DiskUsage() uint64 }); ok {
 		s.DiskBytes = p.DiskUsage()

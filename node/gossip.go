@@ -3,11 +3,13 @@ package node
 import (
 	"context"
 	"crypto/sha256"
+	"sync"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/aura-node/aura-node/facts"
 )
@@ -57,12 +59,17 @@ func (n *Node) startGossip() error {
 			sum := sha256.Sum256(m.Data)
 			return string(sum[:])
 		}),
+		// Our own facts go to every topic peer, not only the mesh: a fact
+		// written before the first heartbeat grafts the mesh would
+		// otherwise reach nobody until catch-up.
+		pubsub.WithFloodPublish(true),
 		pubsub.WithPeerScore(sp, st),
 		pubsub.WithPeerScoreInspect(func(scores map[peer.ID]float64) { n.scores.Store(&scores) }, time.Second),
 		pubsub.WithValidateQueueSize(gossipQueue),
 		pubsub.WithPeerOutboundQueueSize(gossipQueue),
 		pubsub.WithMaxMessageSize(int(n.gov.Load().MaxFactBytes)+4096),
 		pubsub.WithLogger(n.log.With("component", "pubsub")),
+		pubsub.WithRawTracer(n.mesh),
 	)
 	if err != nil {
 		return err
@@ -160,4 +167,58 @@ func (n *Node) peerScores() map[peer.ID]float64 {
 		return *p
 	}
 	return nil
+}
+
+// meshTracker follows the gossip mesh of the node's topic (the peers
+// gossipsub forwards to) for status and readiness. pubsub calls it
+// synchronously from its event loop, so it only records and returns.
+type meshTracker struct {
+	mu    sync.Mutex
+	peers map[peer.ID]bool
+}
+
+var _ pubsub.RawTracer = (*meshTracker)(nil)
+
+func newMeshTracker() *meshTracker { return &meshTracker{peers: map[peer.ID]bool{}} }
+
+func (m *meshTracker) Graft(p peer.ID, topic string) {
+	m.mu.Lock()
+	m.peers[p] = true
+	m.mu.Unlock()
+}
+
+func (m *meshTracker) Prune(p peer.ID, topic string) {
+	m.mu.Lock()
+	delete(m.peers, p)
+	m.mu.Unlock()
+}
+
+func (m *meshTracker) OnClosedOutboundStream(p peer.ID) { m.Prune(p, "") }
+
+func (m *meshTracker) OnNewOutboundStream(peer.ID, protocol.ID)             {}
+func (m *meshTracker) Join(string)                                          {}
+func (m *meshTracker) Leave(string)                                         {}
+func (m *meshTracker) ValidateMessage(*pubsub.Message)                      {}
+func (m *meshTracker) DeliverMessage(*pubsub.Message)                       {}
+func (m *meshTracker) RejectMessage(*pubsub.Message, string)                {}
+func (m *meshTracker) DuplicateMessage(*pubsub.Message)                     {}
+func (m *meshTracker) ThrottlePeer(peer.ID)                                 {}
+func (m *meshTracker) RecvRPC(*pubsub.RPC)                                  {}
+func (m *meshTracker) SendRPC(*pubsub.RPC, peer.ID)                         {}
+func (m *meshTracker) SendRPCCompleted(*pubsub.RPC, peer.ID, time.Duration) {}
+func (m *meshTracker) DropRPC(*pubsub.RPC, peer.ID)                         {}
+func (m *meshTracker) UndeliverableMessage(*pubsub.Message)                 {}
+
+// has reports whether p is in the mesh.
+func (m *meshTracker) has(p peer.ID) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.peers[p]
+}
+
+// count returns the number of mesh peers.
+func (m *meshTracker) count() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.peers)
 }

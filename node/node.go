@@ -77,6 +77,7 @@ type Node struct {
 		held                                          atomic.Int64
 	}
 	syncNow chan peer.ID
+	mesh    *meshTracker
 
 	// loop-owned state.
 	clock facts.Clock
@@ -129,6 +130,7 @@ func New(p Params) (*Node, error) {
 		incoming:  make(chan inbound, 4096),
 		syncNow:   make(chan peer.ID, 64),
 		held:      map[cid.Cid]facts.Checked{},
+		mesh:      newMeshTracker(),
 	}
 	if n.log == nil {
 		n.log = slog.Default()
@@ -164,6 +166,11 @@ func New(p Params) (*Node, error) {
 			select {
 			case n.syncNow <- c.RemotePeer():
 			default:
+			}
+		},
+		DisconnectedF: func(net network.Network, c network.Conn) {
+			if net.Connectedness(c.RemotePeer()) != network.Connected {
+				n.mesh.Prune(c.RemotePeer(), "")
 			}
 		},
 	})

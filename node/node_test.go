@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -32,7 +33,12 @@ type testNet struct {
 	nodes   []*Node
 }
 
-func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func quietLogger() *slog.Logger {
+	if os.Getenv("AURA_TEST_DEBUG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
 
 // testKeys returns deterministic keys for member i.
 func testKeys(t *testing.T, i int) *Keys {
@@ -80,7 +86,9 @@ func (tn *testNet) addNode(i int, j storage.Journal) *Node {
 func (tn *testNet) startOn(i int, h host.Host, j storage.Journal) *Node {
 	tn.t.Helper()
 	cfg := DefaultConfig()
-	cfg.SyncInterval = Duration(time.Hour) // catch-up only on connect unless a test asks
+	// Gossip is lossy while meshes form; catch-up repairs it, as it does
+	// in production, only more often.
+	cfg.SyncInterval = Duration(time.Second)
 	n, err := New(Params{Config: cfg, Keys: tn.keys[i], Genesis: tn.genesis, Journal: j, Logger: quietLogger(), Host: h})
 	if err != nil {
 		tn.t.Fatal(err)
