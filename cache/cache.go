@@ -46,7 +46,7 @@ type Cache struct {
 	max int
 	mu  struct {
 		sync.Mutex
-		entries                      map[string]entry
+		entries                     map[string]entry
 		hits, misses, invalidations uint64
 	}
 }
