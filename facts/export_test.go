@@ -9,7 +9,7 @@ func DigestOfEntries(entries map[string][]byte) Digest {
 		if k == string(accumKey()) {
 			continue
 		}
-		acc.add(entryHash([]byte(k), v))
+		acc.addEntry([]byte(k), v, false)
 	}
 	return acc.digest()
 }

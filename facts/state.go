@@ -292,9 +292,11 @@ func (t *Txn) Commit() (*Batch, error) {
 			continue
 		}
 		if o != nil {
-			acc.sub(entryHash([]byte(k), o))
+			acc.addEntry([]byte(k), o, true)
 		}
-		acc.add(entryHash([]byte(k), v))
+		if v != nil {
+			acc.addEntry([]byte(k), v, false)
+		}
 		b.Writes = append(b.Writes, StateWrite{Key: []byte(k), Value: v})
 	}
 	sort.Slice(b.Writes, func(i, j int) bool { return string(b.Writes[i].Key) < string(b.Writes[j].Key) })

@@ -13,9 +13,13 @@ import (
 
 	"github.com/aura-node/aura-node/facts"
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/ipfs/go-cid"
 )
+
+// blockCacheBytes is the Pebble block cache size.
+const blockCacheBytes = 128 << 20
 
 // PebbleOptions configures OpenPebble. The zero value is ready to use.
 type PebbleOptions struct {
@@ -64,11 +68,21 @@ func OpenPebble(dir string, opts PebbleOptions) (*Pebble, error) {
 	// FormatNewest: a new database starts at the newest stable Pebble
 	// format, and an existing one is ratcheted up to it on open, so a
 	// Pebble upgrade in go.mod is one-way for the data directory.
-	db, err := pebble.Open(dir, &pebble.Options{
+	po := &pebble.Options{
 		Logger:             pl,
 		EventListener:      pl.eventListener(),
 		FormatMajorVersion: pebble.FormatNewest,
-	})
+		// Most reads on the ingest path are misses (is this fact new? is
+		// this key new?): bloom filters answer them without reading
+		// blocks, and a block cache keeps hot index blocks in memory.
+		Cache:        pebble.NewCache(blockCacheBytes),
+		MemTableSize: 32 << 20,
+	}
+	defer po.Cache.Unref()
+	for i := range po.Levels {
+		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	db, err := pebble.Open(dir, po)
 	if err != nil {
 		return nil, fmt.Errorf("storage: open %s: %w", dir, err)
 	}
