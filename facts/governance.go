@@ -315,7 +315,7 @@ func (g *Governance) isCandidate(id []byte, e uint64) bool {
 }
 
 // applyTransition computes epoch e+1 from epoch e and a winning proposal
-// (rule 6).
+// (rule 5).
 func applyTransition(info *EpochInfo, p *ProposalRecord) (EpochInfo, bool) {
 	next := EpochInfo{
 		Epoch:     info.Epoch + 1,

@@ -164,9 +164,10 @@ func (a *AdminReplacement) CheckPayload(Kind) error {
 }
 
 // TransitionApproval is a roster member's approval of an epoch-advancing
-// proposal (a roster change or an admin replacement). A member approves at
-// most one proposal per epoch; a member that approves two is an
-// equivocator and neither approval counts.
+// proposal (a roster change or an admin replacement). An honest member
+// approves at most one proposal per epoch; one that approves two is an
+// equivocator, reported by Governance.Equivocators (its approvals still
+// count: see the fault model above Governance.recompute).
 type TransitionApproval struct {
 	// Proposal is the CID of the proposal fact.
 	Proposal []byte `cbor:"1,keyasint"`

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"sort"
 
 	"github.com/ipfs/go-cid"
@@ -27,7 +28,56 @@ const (
 	keyCacheFloor = 'c' // c key -> big-endian uint64 floor
 	keyKindCount  = 'n' // n kind(be16) -> big-endian uint64 count
 	keyAccum      = 'h' // h -> LtHash accumulator, not itself hashed
+	keyJournalSum = 'j' // j -> sum of every fact's 32-byte ID mod 2^256
 )
+
+// JournalSum is the sum, as 256-bit little-endian integers mod 2^256, of
+// the 32-byte IDs (the sha2-256 digests in the CIDs) of every fact the
+// state has reduced. Being in the state, it makes the state digest cover
+// the set of facts, not only their effects (two journals that differ by
+// facts without visible effect, such as a losing write, have different
+// digests); it is also the Negentropy accumulator of the whole journal.
+type JournalSum [32]byte
+
+// Add adds a 32-byte ID.
+func (s *JournalSum) Add(id [32]byte) {
+	var carry uint64
+	for i := 0; i < 32; i += 8 {
+		a := binary.LittleEndian.Uint64(s[i:])
+		b := binary.LittleEndian.Uint64(id[i:])
+		sum, c1 := bits.Add64(a, b, carry)
+		binary.LittleEndian.PutUint64(s[i:], sum)
+		carry = c1
+	}
+}
+
+// FactDigest returns the 32-byte ID of a fact CID: its sha2-256 digest.
+func FactDigest(id cid.Cid) [32]byte {
+	var d [32]byte
+	h := id.Hash()
+	copy(d[:], h[len(h)-32:])
+	return d
+}
+
+func (t *Txn) addJournalID(id cid.Cid) error {
+	key := []byte{keyJournalSum}
+	v, err := t.get(key)
+	if err != nil {
+		return err
+	}
+	var s JournalSum
+	copy(s[:], v)
+	s.Add(FactDigest(id))
+	return t.put(key, s[:])
+}
+
+// ReadJournalSum returns the journal sum.
+func ReadJournalSum(r StateReader) (JournalSum, error) {
+	var s JournalSum
+	v, _, err := r.GetState([]byte{keyJournalSum})
+	copy(s[:], v)
+	return s, err
+}
 
 func governanceKey() []byte { return []byte{keyGovernance} }
 
@@ -184,6 +234,9 @@ func (t *Txn) Apply(c Checked) (Verdict, error) {
 		return Verdict{}, err
 	}
 	t.seen[c.id] = true
+	if err := t.addJournalID(c.id); err != nil {
+		return Verdict{}, err
+	}
 	t.facts = append(t.facts, Verified{c})
 	return accepted, nil
 }

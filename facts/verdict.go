@@ -162,5 +162,17 @@ func CheckBatch(network cid.Cid, raws [][]byte, lim Limits) ([]Checked, []Verdic
 // against state, and has been reduced. Only Txn.Apply makes one; it is the
 // only form in which a fact reaches storage.
 type Verified struct {
-	Checked
+	c Checked
 }
+
+// Fact returns the decoded envelope. Do not modify it.
+func (v Verified) Fact() *Fact { return v.c.fact }
+
+// Payload returns the decoded payload. Do not modify it.
+func (v Verified) Payload() Payload { return v.c.payload }
+
+// ID returns the fact's CID.
+func (v Verified) ID() cid.Cid { return v.c.id }
+
+// Raw returns the canonical bytes. Do not modify them.
+func (v Verified) Raw() []byte { return v.c.raw }

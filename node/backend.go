@@ -190,7 +190,7 @@ func (n *Node) GetFact(ctx context.Context, id string) (*api.FactDetail, error) 
 	return d, nil
 }
 
-func (n *Node) writeResult(v facts.Verified) *api.WriteResult {
+func (n *Node) writeResult(v facts.Checked) *api.WriteResult {
 	return &api.WriteResult{ID: v.ID().String(), Kind: v.Fact().Kind.String(), Epoch: v.Fact().Epoch, Time: uint64(v.Fact().Time)}
 }
 
@@ -201,6 +201,9 @@ func (n *Node) authorFor(ctx context.Context, kind facts.Kind, p facts.Payload) 
 	}
 	v, err := n.Author(ctx, kind, p)
 	if err != nil {
+		if errors.Is(err, facts.ErrTooLarge) {
+			return nil, fmt.Errorf("%w: %v", api.ErrBadRequest, err)
+		}
 		if errors.Is(err, facts.ErrNotMember) || errors.Is(err, facts.ErrNotAdmin) || errors.Is(err, facts.ErrRetiredAdmin) ||
 			errors.Is(err, facts.ErrBadTransition) || errors.Is(err, facts.ErrBadPayload) {
 			return nil, fmt.Errorf("%w: %v", api.ErrConflict, err)

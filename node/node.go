@@ -450,7 +450,7 @@ func (n *Node) recordGauges() {
 // author signs a fact of this node's authority at the current epoch, runs
 // it through the pipeline, commits it and publishes it. It runs on the
 // loop.
-func (n *Node) author(kind facts.Kind, payload facts.Payload) (facts.Verified, error) {
+func (n *Node) author(kind facts.Kind, payload facts.Payload) (facts.Checked, error) {
 	gov := n.gov.Load()
 	raw, id, err := facts.Sign(n.keys.Authority, facts.Draft{
 		Network: n.netID,
@@ -460,22 +460,22 @@ func (n *Node) author(kind facts.Kind, payload facts.Payload) (facts.Verified, e
 		Time:    n.clock.Next(uint64(n.now().UnixMilli())),
 	})
 	if err != nil {
-		return facts.Verified{}, err
+		return facts.Checked{}, err
 	}
 	c, v := facts.CheckStateless(n.netID, raw, gov.Limits())
 	if v.Result != facts.Accept {
-		return facts.Verified{}, v.Reason
+		return facts.Checked{}, v.Reason
 	}
 	txn := facts.NewTxn(n.journal)
 	v, err = txn.Apply(c)
 	if err != nil {
-		return facts.Verified{}, err
+		return facts.Checked{}, err
 	}
 	if v.Result != facts.Accept {
-		return facts.Verified{}, fmt.Errorf("this node may not write %v: %w", kind, v.Reason)
+		return facts.Checked{}, fmt.Errorf("this node may not write %v: %w", kind, v.Reason)
 	}
 	if err := n.commit(txn); err != nil {
-		return facts.Verified{}, err
+		return facts.Checked{}, err
 	}
 	n.metrics.ingested.WithLabelValues(sourceLocal).Inc()
 	// The fact is durable before it is announced. Publish keeps the slice:
@@ -483,12 +483,12 @@ func (n *Node) author(kind facts.Kind, payload facts.Payload) (facts.Verified, e
 	if err := n.topic.Publish(n.ctx, raw); err != nil {
 		n.log.Warn("publishing fact failed; catch-up will spread it", "id", id, "err", err)
 	}
-	return facts.Verified{Checked: c}, nil
+	return c, nil
 }
 
 // Author signs, stores and publishes a fact from this node's authority.
-func (n *Node) Author(ctx context.Context, kind facts.Kind, payload facts.Payload) (facts.Verified, error) {
-	var v facts.Verified
+func (n *Node) Author(ctx context.Context, kind facts.Kind, payload facts.Payload) (facts.Checked, error) {
+	var v facts.Checked
 	var aerr error
 	if err := n.do(ctx, func() { v, aerr = n.author(kind, payload) }); err != nil {
 		return v, err

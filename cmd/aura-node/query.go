@@ -242,7 +242,7 @@ TransitionApproved or Genesis (case-insensitive), or their numbers.`,
 				q.Epoch = &epoch
 			}
 			if q.Limit < 0 {
-				return fmt.Errorf("--limit %d: want 0 (no limit) or more", q.Limit)
+				return fmt.Errorf("--limit %d: want 0 (the default) or more", q.Limit)
 			}
 			c, err := a.connect()
 			if err != nil {
@@ -273,7 +273,7 @@ TransitionApproved or Genesis (case-insensitive), or their numbers.`,
 	fl.StringVar(&q.Author, "author", "", "only facts by this authority ID")
 	fl.Uint64Var(&epoch, "epoch", 0, "only facts of this identity epoch")
 	fl.Uint64Var(&q.Since, "since", 0, "only facts with an HLC time after this value")
-	fl.IntVar(&q.Limit, "limit", 100, "at most this many facts (0: no limit)")
+	fl.IntVar(&q.Limit, "limit", 100, "at most this many facts (0: the default 100; at most 10000)")
 	fl.BoolVar(&q.Newest, "newest", false, "newest first")
 	jsonFlag(cmd, &asJSON)
 	return cmd
