@@ -171,6 +171,12 @@ func (c *Client) Approve(ctx context.Context, req ApproveRequest) (*WriteResult,
 	return &out, c.postJSON(ctx, "/v1/admin/approve", req, &out)
 }
 
+// SyncNow runs anti-entropy sessions now.
+func (c *Client) SyncNow(ctx context.Context, req SyncRequest) (*SyncReport, error) {
+	var out SyncReport
+	return &out, c.postJSON(ctx, "/v1/sync", req, &out)
+}
+
 // AdminStatus returns the admin chain.
 func (c *Client) AdminStatus(ctx context.Context) (*AdminStatus, error) {
 	var out AdminStatus

@@ -24,6 +24,7 @@
 //	POST /v1/admin/replace            ReplaceAdminRequest -> WriteResult
 //	POST /v1/admin/approve            ApproveRequest -> WriteResult
 //	GET  /v1/admin/status             AdminStatus
+//	POST /v1/sync                     SyncRequest -> SyncReport (anti-entropy now)
 //
 // Errors are JSON {"error": "..."} with a 4xx or 5xx status; the message
 // says what was wrong and, where it can, what to do.

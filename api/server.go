@@ -32,6 +32,7 @@ type Backend interface {
 	ReplaceAdmin(ctx context.Context, req ReplaceAdminRequest) (*WriteResult, error)
 	Approve(ctx context.Context, req ApproveRequest) (*WriteResult, error)
 	AdminStatus(ctx context.Context) (*AdminStatus, error)
+	SyncNow(ctx context.Context, req SyncRequest) (*SyncReport, error)
 }
 
 // FactQuery filters a fact listing. Zero values mean "any".
@@ -81,6 +82,7 @@ func NewHandler(b Backend, token string, gatherer prometheus.Gatherer, log *slog
 	mux.HandleFunc("POST /v1/admin/replace", s.auth(s.replaceAdmin))
 	mux.HandleFunc("POST /v1/admin/approve", s.auth(s.approve))
 	mux.HandleFunc("GET /v1/admin/status", s.auth(s.adminStatus))
+	mux.HandleFunc("POST /v1/sync", s.auth(s.syncNow))
 	return mux
 }
 
@@ -232,6 +234,14 @@ func (s *server) approve(w http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, err
 	}
 	return s.b.Approve(r.Context(), req)
+}
+
+func (s *server) syncNow(w http.ResponseWriter, r *http.Request) (any, error) {
+	var req SyncRequest
+	if err := decodeBody(r, &req); err != nil {
+		return nil, err
+	}
+	return s.b.SyncNow(r.Context(), req)
 }
 
 func (s *server) adminStatus(w http.ResponseWriter, r *http.Request) (any, error) {

@@ -75,11 +75,37 @@ type GossipStats struct {
 	Ignored    uint64 `json:"ignored"`
 }
 
-// SyncStats count catch-up sessions.
+// SyncStats count the anti-entropy sessions this node initiated.
 type SyncStats struct {
 	Sessions    uint64 `json:"sessions"`
 	FactsPulled uint64 `json:"facts_pulled"`
+	FactsPushed uint64 `json:"facts_pushed"`
 	Failures    uint64 `json:"failures"`
+	// Peers is the last session with each peer.
+	Peers []SyncSession `json:"peers,omitempty"`
+}
+
+// SyncSession reports one anti-entropy session.
+type SyncSession struct {
+	Peer       string  `json:"peer"`
+	InSync     bool    `json:"in_sync"`
+	Rounds     int     `json:"rounds"`
+	BytesOut   int     `json:"bytes_out"`
+	BytesIn    int     `json:"bytes_in"`
+	Pulled     int     `json:"pulled"`
+	Pushed     int     `json:"pushed"`
+	DurationMs float64 `json:"duration_ms"`
+	Error      string  `json:"error,omitempty"`
+}
+
+// SyncRequest runs anti-entropy now, with one peer or every connected one.
+type SyncRequest struct {
+	Peer string `json:"peer,omitempty"`
+}
+
+// SyncReport is what SyncRequest did.
+type SyncReport struct {
+	Sessions []SyncSession `json:"sessions"`
 }
 
 // FactSummary is one journal entry in a listing.

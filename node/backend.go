@@ -8,6 +8,8 @@ import (
 	"sort"
 
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/aura-node/aura-node/api"
 	"github.com/aura-node/aura-node/facts"
@@ -72,7 +74,16 @@ func (n *Node) Status(ctx context.Context) (*api.Status, error) {
 	cs := n.cache.Stats()
 	s.Cache = api.CacheStats{Entries: cs.Entries, Hits: cs.Hits, Misses: cs.Misses, Invalidations: cs.Invalidations, HitRate: cs.HitRate()}
 	s.Gossip = api.GossipStats{TopicPeers: len(n.topic.ListPeers()), MeshPeers: n.mesh.count(), Accepted: n.stats.gossipAccepted.Load(), Rejected: n.stats.gossipRejected.Load(), Ignored: n.stats.gossipIgnored.Load()}
-	s.Sync = api.SyncStats{Sessions: n.stats.syncSessions.Load(), FactsPulled: n.stats.syncPulled.Load(), Failures: n.stats.syncFailures.Load()}
+	s.Sync = api.SyncStats{Sessions: n.stats.syncSessions.Load(), FactsPulled: n.stats.syncPulled.Load(),
+		FactsPushed: n.stats.syncPushed.Load(), Failures: n.stats.syncFailures.Load()}
+	n.syncPeers.mu.Lock()
+	for _, st := range n.syncPeers.peers {
+		if st.last.Peer != "" {
+			s.Sync.Peers = append(s.Sync.Peers, syncSession(st.last))
+		}
+	}
+	n.syncPeers.mu.Unlock()
+	sort.Slice(s.Sync.Peers, func(i, j int) bool { return s.Sync.Peers[i].Peer < s.Sync.Peers[j].Peer })
 	if p, ok := n.journal.(interface{ DiskUsage() uint64 }); ok {
 		s.DiskBytes = p.DiskUsage()
 	}
@@ -361,4 +372,31 @@ func (n *Node) AdminStatus(ctx context.Context) (*api.AdminStatus, error) {
 		})
 	}
 	return s, nil
+}
+
+func syncSession(r SyncResult) api.SyncSession {
+	return api.SyncSession{
+		Peer: r.Peer.String(), InSync: r.InSync, Rounds: r.Rounds, BytesOut: r.BytesOut, BytesIn: r.BytesIn,
+		Pulled: r.Pulled, Pushed: r.Pushed, DurationMs: float64(r.Duration.Microseconds()) / 1000, Error: r.Err,
+	}
+}
+
+// SyncNow implements api.Backend.
+func (n *Node) SyncNow(ctx context.Context, req api.SyncRequest) (*api.SyncReport, error) {
+	var p peer.ID
+	if req.Peer != "" {
+		id, err := peer.Decode(req.Peer)
+		if err != nil {
+			return nil, fmt.Errorf("%w: peer %q: %v", api.ErrBadRequest, req.Peer, err)
+		}
+		if n.host.Network().Connectedness(id) != network.Connected {
+			return nil, fmt.Errorf("%w: not connected to peer %s (see `aura-node status` for peers)", api.ErrNotFound, id)
+		}
+		p = id
+	}
+	out := &api.SyncReport{Sessions: []api.SyncSession{}}
+	for _, r := range n.syncOnDemand(ctx, p) {
+		out.Sessions = append(out.Sessions, syncSession(r))
+	}
+	return out, nil
 }

@@ -27,7 +27,7 @@ type Config struct {
 	// APIAddr is the admin API listen address; it must be loopback.
 	// Default 127.0.0.1:0 (the chosen port is written to api.addr).
 	APIAddr string `json:"api_addr"`
-	// SyncInterval is how often the node runs a catch-up session with a
+	// SyncInterval is how often the node runs an anti-entropy session with a
 	// random peer. Default 30s.
 	SyncInterval Duration `json:"sync_interval"`
 	// LogLevel is debug, info, warn or error. Default info.

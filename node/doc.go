@@ -22,8 +22,9 @@
 //  3. The accepted message reaches the peer's loop, which applies it in a
 //     batch with others and commits; the state digest is the same on every
 //     peer that holds the same facts.
-//  4. Whatever gossip missed (a restart, a partition) the catch-up protocol
-//     pulls from peers: /aura/<network>/catchup/1.
+//  4. Whatever gossip missed (a restart, a partition) anti-entropy repairs:
+//     Negentropy v1 set reconciliation over /aura/<network>/sync/1, then
+//     the missing facts are pulled and pushed through the same pipeline.
 //
 // Nothing in this package decides what a fact means: that is facts/.
 package node

@@ -10,15 +10,19 @@ import (
 )
 
 type metrics struct {
-	ingested   *prometheus.CounterVec // by source
-	refused    *prometheus.CounterVec // by source, result, reason
-	gossip     *prometheus.CounterVec // validator results
-	syncs      *prometheus.CounterVec // by outcome
-	syncPulled prometheus.Counter
-	epoch      prometheus.Gauge
-	journal    prometheus.Gauge
-	peers      prometheus.Gauge
-	held       prometheus.Gauge
+	ingested     *prometheus.CounterVec // by source
+	refused      *prometheus.CounterVec // by source, result, reason
+	gossip       *prometheus.CounterVec // validator results
+	syncs        *prometheus.CounterVec // by outcome
+	syncFacts    *prometheus.CounterVec // pulled, pushed
+	syncBytes    *prometheus.CounterVec // in, out
+	syncRounds   prometheus.Histogram
+	syncDuration prometheus.Histogram
+	misbehaviour prometheus.Counter
+	epoch        prometheus.Gauge
+	journal      prometheus.Gauge
+	peers        prometheus.Gauge
+	held         prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer, c *cache.Cache) *metrics {
@@ -33,10 +37,22 @@ func newMetrics(reg prometheus.Registerer, c *cache.Cache) *metrics {
 			Name: "aura_gossip_validations_total", Help: "Gossip validator results.",
 		}, []string{"result"}),
 		syncs: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "aura_sync_sessions_total", Help: "Catch-up sessions, by outcome.",
+			Name: "aura_sync_sessions_total", Help: "Anti-entropy sessions, by outcome (in_sync, repaired, failed as initiator; served, served_busy as responder).",
 		}, []string{"outcome"}),
-		syncPulled: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "aura_sync_facts_pulled_total", Help: "Facts pulled by catch-up sessions.",
+		syncFacts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aura_sync_facts_total", Help: "Facts moved by anti-entropy sessions this node initiated, by direction.",
+		}, []string{"direction"}),
+		syncBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aura_sync_bytes_total", Help: "Anti-entropy bytes on the wire, by direction.",
+		}, []string{"direction"}),
+		syncRounds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "aura_sync_rounds", Help: "Negentropy round trips per session.", Buckets: []float64{1, 2, 3, 4, 6, 8, 12, 16, 32, 64},
+		}),
+		syncDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "aura_sync_duration_seconds", Help: "Anti-entropy session duration.", Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
+		}),
+		misbehaviour: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "aura_sync_misbehaving_peers_total", Help: "Peers disconnected for malformed sync frames or invalid facts.",
 		}),
 		epoch:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "aura_identity_epoch", Help: "Current identity epoch."}),
 		journal: prometheus.NewGauge(prometheus.GaugeOpts{Name: "aura_journal_facts", Help: "Facts in the journal."}),
@@ -46,7 +62,7 @@ func newMetrics(reg prometheus.Registerer, c *cache.Cache) *metrics {
 	cacheStat := func(name, help string, f func(cache.Stats) float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return f(c.Stats()) })
 	}
-	reg.MustRegister(m.ingested, m.refused, m.gossip, m.syncs, m.syncPulled, m.epoch, m.journal, m.peers, m.held,
+	reg.MustRegister(m.ingested, m.refused, m.gossip, m.syncs, m.syncFacts, m.syncBytes, m.syncRounds, m.syncDuration, m.misbehaviour, m.epoch, m.journal, m.peers, m.held,
 		cacheStat("aura_cache_hits", "Cache hits.", func(s cache.Stats) float64 { return float64(s.Hits) }),
 		cacheStat("aura_cache_misses", "Cache misses.", func(s cache.Stats) float64 { return float64(s.Misses) }),
 		cacheStat("aura_cache_invalidations", "Cache entries dropped by invalidation floors.", func(s cache.Stats) float64 { return float64(s.Invalidations) }),

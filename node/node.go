@@ -74,10 +74,13 @@ type Node struct {
 	stats    struct {
 		gossipAccepted, gossipRejected, gossipIgnored atomic.Uint64
 		syncSessions, syncPulled, syncFailures        atomic.Uint64
+		syncPushed                                    atomic.Uint64
 		held                                          atomic.Int64
 	}
-	syncNow chan peer.ID
-	mesh    *meshTracker
+	syncNow   chan peer.ID
+	mesh      *meshTracker
+	set       factSet
+	syncPeers syncPeers
 
 	// loop-owned state.
 	clock facts.Clock
@@ -131,6 +134,7 @@ func New(p Params) (*Node, error) {
 		syncNow:   make(chan peer.ID, 64),
 		held:      map[cid.Cid]facts.Checked{},
 		mesh:      newMeshTracker(),
+		syncPeers: syncPeers{peers: map[peer.ID]*peerSyncState{}},
 	}
 	if n.log == nil {
 		n.log = slog.Default()
@@ -150,6 +154,9 @@ func New(p Params) (*Node, error) {
 	if err := n.openJournal(p.Genesis); err != nil {
 		return nil, err
 	}
+	if err := n.loadFactSet(); err != nil {
+		return nil, err
+	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if err := n.startHost(p.Host); err != nil {
 		n.cancel()
@@ -160,7 +167,7 @@ func New(p Params) (*Node, error) {
 		n.cancel()
 		return nil, err
 	}
-	n.host.SetStreamHandler(catchupProtocol(n.netID), n.serveCatchup)
+	n.host.SetStreamHandler(syncProtocol(n.netID), n.serveSync)
 	n.host.Network().Notify(&network.NotifyBundle{
 		ConnectedF: func(_ network.Network, c network.Conn) {
 			select {
@@ -267,7 +274,7 @@ func (n *Node) Close() error {
 	if n.mdns != nil {
 		n.mdns.Close()
 	}
-	n.host.RemoveStreamHandler(catchupProtocol(n.netID))
+	n.host.RemoveStreamHandler(syncProtocol(n.netID))
 	n.sub.Cancel()
 	n.topic.Close()
 	n.wg.Wait()
@@ -420,6 +427,11 @@ func (n *Node) commit(txn *facts.Txn) error {
 	if err := n.journal.Commit(b); err != nil {
 		return err
 	}
+	n.set.mu.Lock()
+	for _, v := range b.Facts {
+		n.set.tree.Insert(itemOf(v.ID(), v.Fact().Time))
+	}
+	n.set.mu.Unlock()
 	for _, v := range b.Facts {
 		if ci, ok := v.Payload().(*facts.CacheInvalidated); ok {
 			n.cache.Invalidated(ci.Keys, ci.EpochFloor)
@@ -481,7 +493,7 @@ func (n *Node) author(kind facts.Kind, payload facts.Payload) (facts.Checked, er
 	// The fact is durable before it is announced. Publish keeps the slice:
 	// raw is fresh and never reused.
 	if err := n.topic.Publish(n.ctx, raw); err != nil {
-		n.log.Warn("publishing fact failed; catch-up will spread it", "id", id, "err", err)
+		n.log.Warn("publishing fact failed; anti-entropy will spread it", "id", id, "err", err)
 	}
 	return c, nil
 }

@@ -80,7 +80,18 @@ func printStatus(out io.Writer, st *api.Status) {
 	fmt.Fprintf(tw, "uptime\t%s\n", (time.Duration(st.UptimeSecond) * time.Second).String())
 	fmt.Fprintf(tw, "disk\t%s\n", humanBytes(st.DiskBytes))
 	fmt.Fprintf(tw, "gossip\taccepted %d, rejected %d, ignored %d\n", st.Gossip.Accepted, st.Gossip.Rejected, st.Gossip.Ignored)
-	fmt.Fprintf(tw, "sync\t%d sessions, %d facts pulled, %d failures\n", st.Sync.Sessions, st.Sync.FactsPulled, st.Sync.Failures)
+	fmt.Fprintf(tw, "anti-entropy\t%d sessions, %d facts pulled, %d pushed, %d failures\n", st.Sync.Sessions, st.Sync.FactsPulled, st.Sync.FactsPushed, st.Sync.Failures)
+	for _, ps := range st.Sync.Peers {
+		result := "repaired"
+		switch {
+		case ps.Error != "":
+			result = "failed: " + ps.Error
+		case ps.InSync:
+			result = "in sync"
+		}
+		fmt.Fprintf(tw, "\t  last with …%s: %s, %d rounds, %d B out, %d B in, pulled %d, pushed %d\n",
+			shortID(ps.Peer), result, ps.Rounds, ps.BytesOut, ps.BytesIn, ps.Pulled, ps.Pushed)
+	}
 	fmt.Fprintf(tw, "cache\t%d entries, %d hits, %d misses, %d invalidations, hit rate %.2f\n",
 		st.Cache.Entries, st.Cache.Hits, st.Cache.Misses, st.Cache.Invalidations, st.Cache.HitRate)
 	fmt.Fprintf(tw, "admin\t%s\n", st.Admin)

@@ -74,6 +74,7 @@ Try a local 3-node network first:
 		a.dataCmd(),
 		a.cacheCmd(),
 		a.adminCmd(),
+		a.syncCmd(),
 		a.benchCmd(),
 		testnetCmd(),
 	)
