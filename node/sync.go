@@ -692,6 +692,10 @@ func (n *Node) pickSyncPeer() (peer.ID, bool) {
 
 func (n *Node) runSync(ctx context.Context, p peer.ID) (SyncResult, error) {
 	res, err := n.SyncWith(ctx, p)
+	if errors.Is(err, errEpochAdvanced) {
+		// The session's view is stale: start over under the new epoch.
+		res, err = n.SyncWith(ctx, p)
+	}
 	n.syncPeers.record(p, res, err, n.now())
 	n.stats.syncSessions.Add(1)
 	switch {
