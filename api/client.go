@@ -171,6 +171,12 @@ func (c *Client) Approve(ctx context.Context, req ApproveRequest) (*WriteResult,
 	return &out, c.postJSON(ctx, "/v1/admin/approve", req, &out)
 }
 
+// BlockPeers blocks or unblocks peers.
+func (c *Client) BlockPeers(ctx context.Context, req BlockRequest) (*BlockList, error) {
+	var out BlockList
+	return &out, c.postJSON(ctx, "/v1/peers/block", req, &out)
+}
+
 // SyncNow runs anti-entropy sessions now.
 func (c *Client) SyncNow(ctx context.Context, req SyncRequest) (*SyncReport, error) {
 	var out SyncReport

@@ -25,6 +25,7 @@
 //	POST /v1/admin/approve            ApproveRequest -> WriteResult
 //	GET  /v1/admin/status             AdminStatus
 //	POST /v1/sync                     SyncRequest -> SyncReport (anti-entropy now)
+//	POST /v1/peers/block              BlockRequest -> BlockList (partition drills)
 //
 // Errors are JSON {"error": "..."} with a 4xx or 5xx status; the message
 // says what was wrong and, where it can, what to do.

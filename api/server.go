@@ -33,6 +33,7 @@ type Backend interface {
 	Approve(ctx context.Context, req ApproveRequest) (*WriteResult, error)
 	AdminStatus(ctx context.Context) (*AdminStatus, error)
 	SyncNow(ctx context.Context, req SyncRequest) (*SyncReport, error)
+	BlockPeers(ctx context.Context, req BlockRequest) (*BlockList, error)
 }
 
 // FactQuery filters a fact listing. Zero values mean "any".
@@ -83,6 +84,7 @@ func NewHandler(b Backend, token string, gatherer prometheus.Gatherer, log *slog
 	mux.HandleFunc("POST /v1/admin/approve", s.auth(s.approve))
 	mux.HandleFunc("GET /v1/admin/status", s.auth(s.adminStatus))
 	mux.HandleFunc("POST /v1/sync", s.auth(s.syncNow))
+	mux.HandleFunc("POST /v1/peers/block", s.auth(s.blockPeers))
 	return mux
 }
 
@@ -234,6 +236,14 @@ func (s *server) approve(w http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, err
 	}
 	return s.b.Approve(r.Context(), req)
+}
+
+func (s *server) blockPeers(w http.ResponseWriter, r *http.Request) (any, error) {
+	var req BlockRequest
+	if err := decodeBody(r, &req); err != nil {
+		return nil, err
+	}
+	return s.b.BlockPeers(r.Context(), req)
 }
 
 func (s *server) syncNow(w http.ResponseWriter, r *http.Request) (any, error) {

@@ -226,6 +226,19 @@ type AdminEpoch struct {
 	CauseKind string `json:"cause_kind"`
 }
 
+// BlockRequest blocks or unblocks peers: a blocked peer is disconnected
+// and refused until unblocked (or the node restarts). Clear unblocks all.
+type BlockRequest struct {
+	Peers []string `json:"peers,omitempty"`
+	Block bool     `json:"block"`
+	Clear bool     `json:"clear,omitempty"`
+}
+
+// BlockList is the set of blocked peers.
+type BlockList struct {
+	Blocked []string `json:"blocked"`
+}
+
 // ErrorBody is the JSON body of an error response.
 type ErrorBody struct {
 	Error string `json:"error"`

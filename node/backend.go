@@ -400,3 +400,33 @@ func (n *Node) SyncNow(ctx context.Context, req api.SyncRequest) (*api.SyncRepor
 	}
 	return out, nil
 }
+
+// BlockPeers implements api.Backend: blocked peers are disconnected and
+// refused by the connection gater until unblocked.
+func (n *Node) BlockPeers(ctx context.Context, req api.BlockRequest) (*api.BlockList, error) {
+	var ps []peer.ID
+	for _, s := range req.Peers {
+		id, err := peer.Decode(s)
+		if err != nil {
+			return nil, fmt.Errorf("%w: peer %q: %v", api.ErrBadRequest, s, err)
+		}
+		if id == n.host.ID() {
+			return nil, fmt.Errorf("%w: a node cannot block itself", api.ErrBadRequest)
+		}
+		ps = append(ps, id)
+	}
+	if req.Clear {
+		n.blocked.clear()
+	}
+	n.blocked.set(ps, req.Block)
+	if req.Block {
+		for _, p := range ps {
+			n.host.Network().ClosePeer(p)
+		}
+	}
+	out := &api.BlockList{Blocked: []string{}}
+	for _, p := range n.blocked.list() {
+		out.Blocked = append(out.Blocked, p.String())
+	}
+	return out, nil
+}

@@ -81,6 +81,7 @@ type Node struct {
 	mesh      *meshTracker
 	set       factSet
 	syncPeers syncPeers
+	blocked   *blocklist
 
 	// loop-owned state.
 	clock facts.Clock
@@ -135,6 +136,7 @@ func New(p Params) (*Node, error) {
 		held:      map[cid.Cid]facts.Checked{},
 		mesh:      newMeshTracker(),
 		syncPeers: syncPeers{peers: map[peer.ID]*peerSyncState{}},
+		blocked:   newBlocklist(),
 	}
 	if n.log == nil {
 		n.log = slog.Default()
@@ -253,6 +255,7 @@ func (n *Node) startHost(h host.Host) error {
 		libp2p.Transport(quic.NewTransport),
 		libp2p.DisableRelay(),
 		libp2p.PrometheusRegisterer(n.registry),
+		libp2p.ConnectionGater(n.blocked),
 	)
 	if err != nil {
 		return fmt.Errorf("node: starting libp2p host: %w", err)

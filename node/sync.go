@@ -38,7 +38,7 @@ import (
 //	client -> server  'D' done
 //
 // Frames are a uvarint length, a type byte and a payload, at most
-// maxSyncFrame bytes. Items are (HLC wall milliseconds, 32-byte fact ID);
+// maxSyncFrame bytes. Items are (HLC wall seconds, 32-byte fact ID);
 // the fact ID is the sha2-256 digest inside the fact's CID, so the CID is
 // rebuilt from it. Every fact received, pulled or pushed, goes through the
 // full validation pipeline; a peer that sends a malformed frame or an
@@ -169,8 +169,12 @@ type factSet struct {
 	tree *antientropy.Tree
 }
 
+// itemOf is a fact's reconciliation item. The timestamp is the HLC wall
+// clock in Unix seconds, as Nostr's Negentropy deployments use: some
+// independent implementations (nostr-tools) mishandle timestamps of 2^31
+// and above, which milliseconds would exceed.
 func itemOf(id cid.Cid, t facts.Timestamp) antientropy.Item {
-	return antientropy.Item{Timestamp: t.WallMs(), ID: antientropy.ID(facts.FactDigest(id))}
+	return antientropy.Item{Timestamp: t.WallMs() / 1000, ID: antientropy.ID(facts.FactDigest(id))}
 }
 
 // cidOf rebuilds a fact CID from its 32-byte ID.
@@ -192,7 +196,7 @@ func (n *Node) loadFactSet() error {
 			return err
 		}
 		for _, it := range page {
-			items = append(items, antientropy.Item{Timestamp: it.Time.WallMs(), ID: antientropy.ID(it.ID)})
+			items = append(items, itemOf(it.CID, it.Time))
 		}
 		if len(page) < 10000 {
 			break

@@ -147,4 +147,32 @@ func TestProcessTestnet(t *testing.T) {
 		}
 	}
 	waitUntil(t, 30*time.Second, "the restarted node to catch up and all to converge", converged(21+1+5+10))
+
+	// Partition {1,2} | {3,4,5}, write on both sides, heal: the union.
+	groups, err := ParseGroups([]string{"1,2", "3,4,5"}, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Partition(ctx, dir, groups, nil); err != nil {
+		t.Fatal(err)
+	}
+	for k := 0; k < 10; k++ {
+		put(1, fmt.Sprintf("side-a-%d", k), "a")
+		put(4, fmt.Sprintf("side-b-%d", k), "b")
+	}
+	// Each side sees only its own writes while partitioned.
+	waitUntil(t, 10*time.Second, "node-2 to hold side a", func() (bool, string) {
+		st, err := clients[2].Status(ctx)
+		if err != nil {
+			return false, err.Error()
+		}
+		return st.Facts == 37+10, fmt.Sprintf("facts=%d", st.Facts)
+	})
+	if _, err := clients[2].GetData(ctx, "default", "side-b-0"); err == nil {
+		t.Fatal("node-2 saw a write from the other side of the partition")
+	}
+	if err := Heal(ctx, dir, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 60*time.Second, "both sides to converge after the heal", converged(37+20))
 }

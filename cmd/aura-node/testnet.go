@@ -184,7 +184,48 @@ to try next. Exits non-zero if the nodes do not converge.`,
 	// testnet directory, so it has its own --dir.
 	demo.Flags().StringVar(&demoDir, "dir", "", "testnet directory (default: a new temporary directory)")
 
-	cmd.AddCommand(up, status, stop, start, down, demo)
+	partition := &cobra.Command{
+		Use:   "partition GROUP GROUP...",
+		Short: "Cut the testnet into groups that cannot reach each other",
+		Long: `Partition the running testnet: each GROUP is a comma-separated list of node
+numbers, every node must be in one group, and nodes block (disconnect and
+refuse) every node of the other groups. The nodes keep running and
+accepting writes; ` + "`testnet heal`" + ` reconnects them and anti-entropy
+repairs the divergence.`,
+		Example: `  aura-node testnet partition 1,2 3,4,5
+  aura-node --home ~/.aura-testnet/node-1 data put side a
+  aura-node --home ~/.aura-testnet/node-4 data put side b
+  aura-node testnet heal`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) < 2 {
+				return fmt.Errorf("want at least two groups, like `1,2 3,4,5` (see `%s --help`)", cmd.CommandPath())
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, err := testnet.ReadManifest(dir)
+			if err != nil {
+				return err
+			}
+			groups, err := testnet.ParseGroups(args, m.N)
+			if err != nil {
+				return err
+			}
+			return testnet.Partition(cmd.Context(), dir, groups, cmd.OutOrStdout())
+		},
+	}
+	heal := &cobra.Command{
+		Use:     "heal",
+		Short:   "Undo a partition: every node may reach every other again",
+		Long:    "Lift every block set by `testnet partition`. Nodes redial their static peers, run anti-entropy on each new connection and converge.",
+		Example: `  aura-node testnet heal && aura-node testnet status`,
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return testnet.Heal(cmd.Context(), dir, cmd.OutOrStdout())
+		},
+	}
+
+	cmd.AddCommand(up, status, stop, start, down, demo, partition, heal)
 	return cmd
 }
 
