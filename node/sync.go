@@ -416,17 +416,18 @@ func (n *Node) clientSession(ctx context.Context, c *frameConn, res *SyncResult)
 	}
 	have, need = uniqueIDs(have), uniqueIDs(need)
 	res.InSync = len(have) == 0 && len(need) == 0
-	// Pull what only the server has.
+	// Pull what only the server has. A reply holds what fits in one
+	// frame; the rest is asked for again, as long as replies make progress.
 	for len(need) > 0 {
 		k := min(len(need), maxWant)
-		asked := map[cid.Cid]bool{}
+		asked := map[cid.Cid]antientropy.ID{}
 		want := &listMsg{}
 		for _, id := range need[:k] {
 			c, err := cidOf(id)
 			if err != nil {
 				return err
 			}
-			asked[c] = true
+			asked[c] = id
 			want.Items = append(want.Items, id[:])
 		}
 		need = need[k:]
@@ -437,33 +438,28 @@ func (n *Node) clientSession(ctx context.Context, c *frameConn, res *SyncResult)
 		if err := c.expectCBOR(frameFacts, &got); err != nil {
 			return err
 		}
-		pulled, err := n.ingestFromPeer(ctx, got.Items, asked)
+		if len(got.Items) == 0 {
+			continue // the peer no longer has them
+		}
+		pulled, received, err := n.ingestFromPeer(ctx, got.Items, asked)
 		res.Pulled += pulled
 		if err != nil {
 			return err
 		}
-	}
-	// Push what only we have.
-	for len(have) > 0 {
-		k := min(len(have), maxWant)
-		push := &listMsg{}
-		size := 0
-		for _, id := range have[:k] {
-			fc, err := cidOf(id)
-			if err != nil {
-				return err
+		for c, id := range asked {
+			if !received[c] {
+				need = append(need, id)
 			}
-			raw, ok, err := n.journal.GetFact(fc)
-			if err != nil {
-				return err
-			}
-			if !ok || size+len(raw) > maxSyncFrame-4096 {
-				continue
-			}
-			size += len(raw)
-			push.Items = append(push.Items, raw)
 		}
-		have = have[k:]
+	}
+	// Push what only we have, as many facts per frame as fit.
+	for len(have) > 0 {
+		raws, rest, err := n.loadFacts(have)
+		if err != nil {
+			return err
+		}
+		have = rest
+		push := &listMsg{Items: raws}
 		if err := c.writeCBOR(framePush, push); err != nil {
 			return err
 		}
@@ -491,26 +487,28 @@ func uniqueIDs(ids []antientropy.ID) []antientropy.ID {
 // ingestFromPeer runs facts received from a peer through the pipeline.
 // asked, if not nil, is the set of CIDs requested: anything else is
 // misbehaviour, as is any fact the pipeline rejects.
-func (n *Node) ingestFromPeer(ctx context.Context, raws [][]byte, asked map[cid.Cid]bool) (int, error) {
+func (n *Node) ingestFromPeer(ctx context.Context, raws [][]byte, asked map[cid.Cid]antientropy.ID) (int, map[cid.Cid]bool, error) {
 	if len(raws) > maxWant {
-		return 0, fmt.Errorf("%w: %d facts in one frame", ErrBadFrame, len(raws))
+		return 0, nil, fmt.Errorf("%w: %d facts in one frame", ErrBadFrame, len(raws))
 	}
+	received := map[cid.Cid]bool{}
 	gov := n.gov.Load()
 	checked, verdicts := facts.CheckBatch(n.netID, raws, gov.Limits())
 	var ok []facts.Checked
 	for i, v := range verdicts {
 		if v.Result == facts.Reject {
 			n.metrics.refused.WithLabelValues(sourceSync, "reject", reasonLabel(v.Reason)).Inc()
-			return 0, fmt.Errorf("%w: %v", errPeerMisbehaved, v.Reason)
+			return 0, nil, fmt.Errorf("%w: %v", errPeerMisbehaved, v.Reason)
 		}
-		if asked != nil && !asked[checked[i].ID()] {
-			return 0, fmt.Errorf("%w: unrequested fact %s", errPeerMisbehaved, checked[i].ID())
+		if _, ok := asked[checked[i].ID()]; asked != nil && !ok {
+			return 0, nil, fmt.Errorf("%w: unrequested fact %s", errPeerMisbehaved, checked[i].ID())
 		}
+		received[checked[i].ID()] = true
 		ok = append(ok, checked[i])
 	}
 	vs, err := n.offer(ctx, ok, sourceSync)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	accepted := 0
 	for _, v := range vs {
@@ -518,10 +516,39 @@ func (n *Node) ingestFromPeer(ctx context.Context, raws [][]byte, asked map[cid.
 		case facts.Accept:
 			accepted++
 		case facts.Reject:
-			return accepted, fmt.Errorf("%w: %v", errPeerMisbehaved, v.Reason)
+			return accepted, nil, fmt.Errorf("%w: %v", errPeerMisbehaved, v.Reason)
 		}
 	}
-	return accepted, nil
+	return accepted, received, nil
+}
+
+// loadFacts reads the facts of ids, in order, until one frame is full. It
+// returns the facts read and the IDs left for the next frame; IDs this
+// journal does not hold are skipped.
+func (n *Node) loadFacts(ids []antientropy.ID) (raws [][]byte, rest []antientropy.ID, err error) {
+	size := 0
+	for i, id := range ids {
+		if i == maxWant {
+			return raws, ids[i:], nil
+		}
+		fc, err := cidOf(id)
+		if err != nil {
+			return nil, nil, err
+		}
+		raw, ok, err := n.journal.GetFact(fc)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !ok {
+			continue
+		}
+		if size+len(raw) > maxSyncFrame-4096 && len(raws) > 0 {
+			return raws, ids[i:], nil
+		}
+		size += len(raw)
+		raws = append(raws, raw)
+	}
+	return raws, nil, nil
 }
 
 // serveSync answers one session as the responder.
@@ -588,26 +615,19 @@ func (n *Node) serverSession(c *frameConn, p peer.ID) error {
 			if len(want.Items) > maxWant {
 				return fmt.Errorf("%w: want of %d IDs", ErrBadFrame, len(want.Items))
 			}
-			resp := &listMsg{}
-			size := 0
+			ids := make([]antientropy.ID, 0, len(want.Items))
 			for _, b := range want.Items {
 				if len(b) != antientropy.IDSize {
 					return fmt.Errorf("%w: want ID of %d bytes", ErrBadFrame, len(b))
 				}
-				fc, err := cidOf(antientropy.ID(b))
-				if err != nil {
-					return err
-				}
-				raw, ok, err := n.journal.GetFact(fc)
-				if err != nil {
-					return err
-				}
-				if !ok || size+len(raw) > maxSyncFrame-4096 {
-					continue
-				}
-				size += len(raw)
-				resp.Items = append(resp.Items, raw)
+				ids = append(ids, antientropy.ID(b))
 			}
+			// What does not fit in one frame the client asks for again.
+			raws, _, err := n.loadFacts(ids)
+			if err != nil {
+				return err
+			}
+			resp := &listMsg{Items: raws}
 			if err := c.writeCBOR(frameFacts, resp); err != nil {
 				return err
 			}
@@ -617,7 +637,7 @@ func (n *Node) serverSession(c *frameConn, p peer.ID) error {
 				return fmt.Errorf("%w: %v", ErrBadFrame, err)
 			}
 			ctx, cancel := context.WithTimeout(n.ctx, time.Minute)
-			accepted, err := n.ingestFromPeer(ctx, push.Items, nil)
+			accepted, _, err := n.ingestFromPeer(ctx, push.Items, nil)
 			cancel()
 			if err != nil {
 				return err
