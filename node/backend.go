@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -19,8 +20,19 @@ import (
 // Node implements the admin API.
 var _ api.Backend = (*Node)(nil)
 
-// Ready reports whether the node has a genesis and a host.
-func (n *Node) Ready() bool { return n.gov.Load() != nil && n.host != nil }
+// Ready reports whether the node can serve reads and take writes.
+//
+// Ready means: the journal holds a genesis, the host listens, and the loop
+// that owns every write answers within a second (a loop stuck on a journal
+// write, for example on a full disk, makes the node unready).
+func (n *Node) Ready() bool {
+	if n.gov.Load() == nil || n.host == nil || len(n.host.Addrs()) == 0 {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	return n.do(ctx, func() {}) == nil
+}
 
 // Status implements api.Backend.
 func (n *Node) Status(ctx context.Context) (*api.Status, error) {
