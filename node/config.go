@@ -27,8 +27,9 @@ type Config struct {
 	// APIAddr is the admin API listen address; it must be loopback.
 	// Default 127.0.0.1:0 (the chosen port is written to api.addr).
 	APIAddr string `json:"api_addr"`
-	// SyncInterval is how often the node runs an anti-entropy session with a
-	// random peer. Default 30s.
+	// SyncInterval is how often the node runs an anti-entropy session with
+	// the best-scored connected peer (trust, success rate, load). Default
+	// 30s, with ±25% jitter.
 	SyncInterval Duration `json:"sync_interval"`
 	// LogLevel is debug, info, warn or error. Default info.
 	LogLevel string `json:"log_level"`

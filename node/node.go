@@ -74,7 +74,7 @@ type Node struct {
 	stats    struct {
 		gossipAccepted, gossipRejected, gossipIgnored atomic.Uint64
 		syncSessions, syncPulled, syncFailures        atomic.Uint64
-		syncPushed                                    atomic.Uint64
+		syncPushed, syncIncomplete                    atomic.Uint64
 		held                                          atomic.Int64
 	}
 	syncNow   chan peer.ID

@@ -45,22 +45,30 @@ import (
 // invalid fact is disconnected and counted as misbehaving. A session
 // aborts if this node's identity epoch advances while it runs.
 const (
-	maxSyncFrame     = 1 << 20
-	syncFrameLimit   = 256 << 10 // Negentropy frame-size limit
-	maxSyncRounds    = 64
-	maxWant          = 1024
-	maxSessionTime   = 2 * time.Minute
-	syncPeerRate     = 1.0 // sessions per second a peer may start
-	syncPeerBurst    = 4
-	syncGlobalRate   = 20.0
-	syncGlobalBurst  = 40
-	syncBackoffStart = time.Second
-	syncBackoffMax   = time.Minute
+	maxSyncFrame          = 1 << 20
+	defaultSyncFrameLimit = 256 << 10 // Negentropy frame-size limit
+	defaultSyncRounds     = 128
+	maxWant               = 1024
+	maxSessionTime        = 2 * time.Minute
+	syncPeerRate          = 1.0 // sessions per second a peer may start
+	syncPeerBurst         = 4
+	syncGlobalRate        = 20.0
+	syncGlobalBurst       = 40
+	syncBackoffStart      = time.Second
+	syncBackoffMax        = time.Minute
 )
 
 func syncProtocol(network cid.Cid) protocol.ID {
 	return protocol.ID("/aura/" + network.String() + "/sync/1")
 }
+
+// maxSyncRounds bounds the Negentropy rounds of one session and
+// syncFrameLimit the size of one Negentropy message; variables only so
+// that tests can make sessions stop early.
+var (
+	maxSyncRounds  = defaultSyncRounds
+	syncFrameLimit = defaultSyncFrameLimit
+)
 
 // Frame types.
 const (
@@ -297,21 +305,28 @@ func (s *syncPeers) record(p peer.ID, res SyncResult, err error, now time.Time) 
 		}
 		st.consecutiveFailures++
 		backoff := syncBackoffStart << min(st.consecutiveFailures-1, 10)
-		st.nextAttempt = now.Add(min(backoff, syncBackoffMax))
+		// Never shorten a longer wait (a misbehaving peer waits the
+		// maximum, set by penalise).
+		if next := now.Add(min(backoff, syncBackoffMax)); next.After(st.nextAttempt) {
+			st.nextAttempt = next
+		}
 	}
 }
 
 // SyncResult reports one anti-entropy session.
 type SyncResult struct {
-	Peer     peer.ID
-	InSync   bool
-	Rounds   int
-	BytesOut int
-	BytesIn  int
-	Pulled   int
-	Pushed   int
-	Duration time.Duration
-	Err      string
+	Peer   peer.ID
+	InSync bool
+	// Incomplete is set when the session hit the round limit: the
+	// differences found were transferred and another session follows.
+	Incomplete bool
+	Rounds     int
+	BytesOut   int
+	BytesIn    int
+	Pulled     int
+	Pushed     int
+	Duration   time.Duration
+	Err        string
 }
 
 // SyncWith runs one anti-entropy session with a peer as the initiator.
@@ -392,7 +407,14 @@ func (n *Node) clientSession(ctx context.Context, c *frameConn, res *SyncResult)
 	var have, need []antientropy.ID
 	for msg != nil {
 		if res.Rounds == maxSyncRounds {
-			return fmt.Errorf("node: no agreement after %d rounds", maxSyncRounds)
+			// Stop here: what was found so far is exact, so transfer it
+			// and schedule the next session at once. Progress per
+			// session is bounded by rounds x frame size (each round
+			// moves one frame of IDs when one side is far behind, as a
+			// joiner is), so a node joining a large network needs
+			// several sessions.
+			res.Incomplete = true
+			break
 		}
 		if n.gov.Load().CurrentEpoch() != epoch {
 			return errEpochAdvanced
@@ -415,7 +437,7 @@ func (n *Node) clientSession(ctx context.Context, c *frameConn, res *SyncResult)
 		have, need = append(have, h...), append(need, nd...)
 	}
 	have, need = uniqueIDs(have), uniqueIDs(need)
-	res.InSync = len(have) == 0 && len(need) == 0
+	res.InSync = !res.Incomplete && len(have) == 0 && len(need) == 0
 	// Pull what only the server has. A reply holds what fits in one
 	// frame; the rest is asked for again, as long as replies make progress.
 	for len(need) > 0 {
@@ -730,6 +752,13 @@ func (n *Node) runSync(ctx context.Context, p peer.ID) (SyncResult, error) {
 	case res.InSync:
 		n.metrics.syncs.WithLabelValues("in_sync").Inc()
 	default:
+		if res.Incomplete {
+			n.stats.syncIncomplete.Add(1)
+			select {
+			case n.syncNow <- p: // go on where this session stopped
+			default:
+			}
+		}
 		n.metrics.syncs.WithLabelValues("repaired").Inc()
 		n.stats.syncPulled.Add(uint64(res.Pulled))
 		n.stats.syncPushed.Add(uint64(res.Pushed))

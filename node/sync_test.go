@@ -10,6 +10,7 @@ import (
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/control"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
@@ -147,23 +148,42 @@ func TestPartitionHeals(t *testing.T) {
 // TestHostileSyncPeerIsDropped sends garbage on the sync protocol: the node
 // drops the peer, counts it, and keeps serving honest peers.
 func TestHostileSyncPeerIsDropped(t *testing.T) {
+	// Real loopback TCP: closing a connection tears down its streams, as
+	// the test needs (mocknet streams can outlive a closed connection).
 	tn := newTestNet(t, 2)
-	a := tn.addNode(0, storage.NewMemory())
-	b := tn.addNode(1, storage.NewMemory())
-	evil, err := tn.mn.GenPeer()
-	if err != nil {
-		t.Fatal(err)
+	tcpHost := func(i int) host.Host {
+		opts := []libp2p.Option{
+			libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
+			libp2p.Transport(tcp.NewTCPTransport),
+			libp2p.DisableRelay(),
+		}
+		if i >= 0 {
+			opts = append(opts, libp2p.Identity(tn.keys[i].Node))
+		}
+		h, err := libp2p.New(opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { h.Close() })
+		return h
 	}
-	tn.linkAll()
+	a := tn.startOn(0, tcpHost(0), storage.NewMemory())
+	b := tn.startOn(1, tcpHost(1), storage.NewMemory())
+	evil := tcpHost(-1)
+	connect := func(x, y host.Host) {
+		t.Helper()
+		if err := x.Connect(context.Background(), peer.AddrInfo{ID: y.ID(), Addrs: y.Addrs()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	connect(b.Host(), a.Host())
 	ctx := context.Background()
 	for _, garbage := range [][]byte{
 		{0xff, 0xff, 0xff, 0xff, 0x0f},                    // a frame length far over the limit
 		{0x02, 'Z', 0x00},                                 // an unknown frame type before hello
 		append([]byte{0x05, 'H'}, 0xa1, 0x01, 0x00, 0x00), // hello with trailing bytes (not canonical)
 	} {
-		if _, err := tn.mn.ConnectPeers(evil.ID(), a.Host().ID()); err != nil {
-			t.Fatal(err)
-		}
+		connect(evil, a.Host())
 		s, err := evil.NewStream(ctx, a.Host().ID(), syncProtocol(tn.netID))
 		if err != nil {
 			t.Fatal(err)
@@ -175,9 +195,7 @@ func TestHostileSyncPeerIsDropped(t *testing.T) {
 		s.Reset()
 	}
 	// A valid hello followed by a malformed Negentropy message.
-	if _, err := tn.mn.ConnectPeers(evil.ID(), a.Host().ID()); err != nil {
-		t.Fatal(err)
-	}
+	connect(evil, a.Host())
 	s, err := evil.NewStream(ctx, a.Host().ID(), syncProtocol(tn.netID))
 	if err != nil {
 		t.Fatal(err)
@@ -204,4 +222,28 @@ func TestHostileSyncPeerIsDropped(t *testing.T) {
 		res, err := b.SyncWith(ctx, a.Host().ID())
 		return err == nil && (res.InSync || res.Pulled > 0)
 	})
+}
+
+// TestSessionsContinueAfterTheRoundLimit: a session that hits the round
+// limit transfers what it found and the next session follows at once, so
+// a joiner far behind still reaches the full set (each round moves one
+// frame of IDs, here 4096 bytes: ~120 facts).
+func TestSessionsContinueAfterTheRoundLimit(t *testing.T) {
+	oldRounds, oldFrame := maxSyncRounds, syncFrameLimit
+	maxSyncRounds, syncFrameLimit = 3, 4096
+	t.Cleanup(func() { maxSyncRounds, syncFrameLimit = oldRounds, oldFrame })
+	tn := newTestNet(t, 2)
+	a := tn.addNode(0, storage.NewMemory())
+	ctx := context.Background()
+	for i := 0; i < 1500; i++ {
+		if _, err := a.PutData(ctx, "ns", fmt.Sprintf("k%d", i), []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := tn.addNode(1, storage.NewMemory())
+	tn.linkAll()
+	eventually(t, 60*time.Second, "the joiner to hold every fact", converged(t, []*Node{a, b}, 1501))
+	if a.stats.syncIncomplete.Load()+b.stats.syncIncomplete.Load() == 0 {
+		t.Fatal("no session hit the round limit: the test does not exercise continuation")
+	}
 }
