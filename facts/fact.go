@@ -145,4 +145,5 @@ var (
 	ErrNoGenesis     = errors.New("facts: journal has no genesis")
 	ErrBadGenesis    = errors.New("facts: genesis does not match this network")
 	ErrBadTransition = errors.New("facts: invalid epoch transition")
+	ErrBadSnapshot   = errors.New("facts: invalid snapshot fact")
 )

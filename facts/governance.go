@@ -6,6 +6,8 @@ import (
 	"slices"
 
 	"github.com/ipfs/go-cid"
+
+	"github.com/aura-node/aura-node/snapshot"
 )
 
 // EpochInfo is the roster, threshold and admin in force during one
@@ -181,6 +183,14 @@ func (g *Governance) Authorize(c Checked) Verdict {
 			return reject(fmt.Errorf("%w: activation epoch %d, proposal epoch %d: want %d",
 				ErrBadTransition, p.ActivationEpoch, f.Epoch, f.Epoch+1))
 		}
+	case *SnapshotProposed:
+		if p.TargetEpoch != f.Epoch {
+			return reject(fmt.Errorf("%w: proposal targets epoch %d but was made at epoch %d", ErrBadSnapshot, p.TargetEpoch, f.Epoch))
+		}
+	case *SnapshotApproved:
+		return g.authorizeApproval(f, info, p)
+	case *SnapshotCompleted:
+		return g.authorizeCompletion(f, p)
 	case *CacheInvalidated:
 		if p.EpochFloor > f.Epoch+1 {
 			return reject(fmt.Errorf("%w: epoch floor %d beyond the next epoch %d",
@@ -342,4 +352,79 @@ func applyTransition(info *EpochInfo, p *ProposalRecord) (EpochInfo, bool) {
 		return EpochInfo{}, false
 	}
 	return next, true
+}
+
+// authorizeApproval checks a snapshot approval: made at the target epoch
+// by a member of that epoch's roster with a BLS key, whose signature over
+// (network, epoch, digest, proposal) verifies. Which digest and proposal a
+// member approves, and how many approvals complete a round, is the
+// snapshot state machine's business (snapshot.Machine).
+func (g *Governance) authorizeApproval(f *Fact, info *EpochInfo, p *SnapshotApproved) Verdict {
+	if p.TargetEpoch != f.Epoch {
+		return reject(fmt.Errorf("%w: approval of epoch %d made at epoch %d", ErrBadSnapshot, p.TargetEpoch, f.Epoch))
+	}
+	key := info.memberKey(f.Author)
+	if len(key) == 0 {
+		return reject(fmt.Errorf("%w: member %s has no BLS key in the roster of epoch %d", ErrBadSnapshot, f.Author, f.Epoch))
+	}
+	pk, err := snapshot.ParsePublicKey(key)
+	if err != nil {
+		return reject(fmt.Errorf("%w: member %s BLS key: %v", ErrBadSnapshot, f.Author, err))
+	}
+	msg := snapshot.ApprovalMessage(g.Network, p.TargetEpoch, [32]byte(p.StateDigest), p.Proposal)
+	if err := snapshot.Verify(pk, msg, p.BLSSig); err != nil {
+		return reject(fmt.Errorf("%w: snapshot approval by %s: %v", ErrBadSignature, f.Author, err))
+	}
+	return accepted
+}
+
+// authorizeCompletion checks a snapshot certificate offline against the
+// roster of its target epoch: at least M signers of that roster, their
+// BDN aggregate signature over (network, epoch, digest, proposal).
+func (g *Governance) authorizeCompletion(f *Fact, p *SnapshotCompleted) Verdict {
+	info, ok := g.At(p.TargetEpoch)
+	if !ok || p.TargetEpoch > f.Epoch {
+		return reject(fmt.Errorf("%w: completion of epoch %d made at epoch %d", ErrBadSnapshot, p.TargetEpoch, f.Epoch))
+	}
+	roster := snapshot.Roster{Threshold: int(info.Threshold)}
+	for _, m := range info.Members {
+		pk, err := snapshot.ParsePublicKey(m.BLSKey)
+		if err != nil {
+			return reject(fmt.Errorf("%w: roster of epoch %d: member %s has no usable BLS key", ErrBadSnapshot, p.TargetEpoch, m.Authority))
+		}
+		roster.Members = append(roster.Members, snapshot.Member{ID: snapshot.MemberID(m.Authority), Key: pk})
+	}
+	signers := make([]int, 0, len(p.Signers))
+	for _, a := range p.Signers {
+		i, found := slices.BinarySearchFunc(info.Members, a, func(m Member, a AuthorityID) int {
+			return bytes.Compare(m.Authority[:], a[:])
+		})
+		if !found {
+			return reject(fmt.Errorf("%w: signer %s is not in the roster of epoch %d", ErrBadSnapshot, a, p.TargetEpoch))
+		}
+		signers = append(signers, i)
+	}
+	err := snapshot.VerifyCompletion(g.Network, snapshot.Completion{
+		Proposal:  snapshot.ProposalID(p.Proposal),
+		Epoch:     p.TargetEpoch,
+		Digest:    snapshot.Digest(p.StateDigest),
+		Roster:    roster,
+		Signers:   signers,
+		Aggregate: p.AggregateSig,
+	})
+	if err != nil {
+		return reject(fmt.Errorf("%w: %v", ErrBadSnapshot, err))
+	}
+	return accepted
+}
+
+// memberKey returns a member's BLS key, or nil.
+func (e *EpochInfo) memberKey(a AuthorityID) []byte {
+	i, ok := slices.BinarySearchFunc(e.Members, a, func(m Member, a AuthorityID) int {
+		return bytes.Compare(m.Authority[:], a[:])
+	})
+	if !ok {
+		return nil
+	}
+	return e.Members[i].BLSKey
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/aura-node/aura-node/facts"
+	"github.com/aura-node/aura-node/snapshot"
 )
 
 // memStore is an in-memory facts.StateReader: the state entries and the
@@ -126,6 +127,8 @@ type testnet struct {
 	genesis   []byte
 	id        cid.Cid
 	ms        uint64
+	// bls gives roster members BLS keys (snapshot approvals need them).
+	bls []snapshot.PrivateKey
 }
 
 func newTestnet(tb testing.TB, n int, threshold uint32) *testnet {
@@ -140,8 +143,20 @@ func newTestnetNamed(tb testing.TB, name string, n int, threshold uint32) *testn
 }
 
 func buildTestnet(tb testing.TB, name string, n int, threshold, maxFactBytes uint32) *testnet {
+	return buildTestnetBLS(tb, name, n, threshold, maxFactBytes, false)
+}
+
+func buildTestnetBLS(tb testing.TB, name string, n int, threshold, maxFactBytes uint32, withBLS bool) *testnet {
 	tb.Helper()
 	tn := &testnet{tb: tb, threshold: threshold, ms: 1_700_000_000_000}
+	if withBLS {
+		for i := range n {
+			tn.bls = append(tn.bls, func() snapshot.PrivateKey {
+				k, _ := snapshot.GenerateKey(sha256.Sum256([]byte(fmt.Sprintf("bls member %d", i))))
+				return k
+			}())
+		}
+	}
 	for i := range n {
 		tn.keys = append(tn.keys, testKey(fmt.Sprintf("member %d", i)))
 	}
@@ -172,6 +187,9 @@ func (tn *testnet) members(idx ...int) []facts.Member {
 	out := make([]facts.Member, len(idx))
 	for j, i := range idx {
 		out[j] = facts.Member{Authority: tn.auth(i), Name: fmt.Sprintf("m%d", i)}
+		if tn.bls != nil {
+			out[j].BLSKey, _ = tn.bls[i].Public().MarshalBinary()
+		}
 	}
 	return out
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/aura-node/aura-node/snapshot"
 )
 
 // Payload is the kind-specific body of a fact. Each kind decodes into one
@@ -70,8 +72,16 @@ func checkRoster(members []Member, threshold uint32) error {
 		if err := checkText("member name", m.Name, MaxNameLen); err != nil {
 			return err
 		}
-		if len(m.BLSKey) > 256 {
-			return badPayload("roster member %d BLS key too long", i)
+		if len(m.BLSKey) > 0 {
+			if _, err := snapshot.ParsePublicKey(m.BLSKey); err != nil {
+				return badPayload("roster member %d (%s) BLS key: %v", i, m.Authority, err)
+			}
+			// A shared key would let one secret sign twice toward M.
+			for _, o := range members[:i] {
+				if string(o.BLSKey) == string(m.BLSKey) {
+					return badPayload("roster members %s and %s share a BLS key", o.Authority, m.Authority)
+				}
+			}
 		}
 		// Rule: roster members are sorted by authority and unique, so
 		// the same roster has one encoding.

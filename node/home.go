@@ -17,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/aura-node/aura-node/facts"
+	"github.com/aura-node/aura-node/snapshot"
 )
 
 // Home is a node's data directory:
@@ -24,6 +25,7 @@ import (
 //	config.json     Config
 //	node.key        libp2p identity (Ed25519, protobuf), mode 0600
 //	authority.key   authority signing key (hex Ed25519 seed), mode 0600
+//	bls.key         snapshot approval key (hex BLS seed), mode 0600
 //	genesis.cbor    the network's genesis fact
 //	api.token       admin API bearer token, mode 0600
 //	api.addr        the API's listen address, written by `run`
@@ -37,6 +39,7 @@ const (
 	ConfigFile    = "config.json"
 	NodeKeyFile   = "node.key"
 	AuthorityFile = "authority.key"
+	BLSFile       = "bls.key"
 	GenesisFile   = "genesis.cbor"
 	TokenFile     = "api.token"
 	APIAddrFile   = "api.addr"
@@ -56,6 +59,45 @@ var ErrHomeExists = errors.New("node: home is already initialised")
 type Keys struct {
 	Node      crypto.PrivKey
 	Authority ed25519.PrivateKey
+	// BLS signs snapshot approvals (BDN over BN256, see snapshot/).
+	BLS snapshot.PrivateKey
+}
+
+// Member returns this home's roster entry: its authority and BLS public
+// key.
+func (k *Keys) Member(name string) facts.Member {
+	pub, _ := k.BLS.Public().MarshalBinary()
+	return facts.Member{Authority: k.AuthorityID(), Name: name, BLSKey: pub}
+}
+
+// MemberSpec is the text form of a roster entry that `init --member`
+// takes: "AUTHORITY_ID:BLS_PUBLIC_KEY_HEX".
+func (k *Keys) MemberSpec() string {
+	m := k.Member("")
+	return m.Authority.String() + ":" + hex.EncodeToString(m.BLSKey)
+}
+
+// ParseMemberSpec parses "AUTHORITY_ID" or "AUTHORITY_ID:BLS_KEY_HEX". A
+// member without a BLS key replicates and approves admin and roster
+// changes but cannot approve snapshots.
+func ParseMemberSpec(s string) (facts.Member, error) {
+	id, blsHex, hasKey := strings.Cut(s, ":")
+	a, err := facts.ParseAuthorityID(id)
+	if err != nil {
+		return facts.Member{}, err
+	}
+	m := facts.Member{Authority: a}
+	if hasKey {
+		b, err := hex.DecodeString(blsHex)
+		if err != nil {
+			return facts.Member{}, fmt.Errorf("node: member %s: BLS key is not hex: %w", id, err)
+		}
+		if _, err := snapshot.ParsePublicKey(b); err != nil {
+			return facts.Member{}, fmt.Errorf("node: member %s: %w", id, err)
+		}
+		m.BLSKey = b
+	}
+	return m, nil
 }
 
 // AuthorityID returns the authority's ID.
@@ -90,6 +132,9 @@ func CreateHome(dir string, cfg Config) (Home, *Keys, error) {
 	if err != nil {
 		return h, nil, err
 	}
+	var blsSeed [32]byte
+	rand.Read(blsSeed[:])
+	blsKey, _ := snapshot.GenerateKey(blsSeed)
 	nodeBytes, err := crypto.MarshalPrivateKey(nodeKey)
 	if err != nil {
 		return h, nil, err
@@ -107,6 +152,7 @@ func CreateHome(dir string, cfg Config) (Home, *Keys, error) {
 	}{
 		{NodeKeyFile, nodeBytes, 0o600},
 		{AuthorityFile, []byte(hex.EncodeToString(authKey.Seed()) + "\n"), 0o600},
+		{BLSFile, []byte(hex.EncodeToString(blsSeed[:]) + "\n"), 0o600},
 		{TokenFile, []byte(hex.EncodeToString(token) + "\n"), 0o600},
 		{ConfigFile, append(cfgBytes, '\n'), 0o644},
 	} {
@@ -114,7 +160,7 @@ func CreateHome(dir string, cfg Config) (Home, *Keys, error) {
 			return h, nil, err
 		}
 	}
-	return h, &Keys{Node: nodeKey, Authority: authKey}, nil
+	return h, &Keys{Node: nodeKey, Authority: authKey, BLS: blsKey}, nil
 }
 
 // writeFileAtomic writes via a temporary file and rename, so a crash
@@ -203,7 +249,16 @@ func (h Home) LoadKeys() (*Keys, error) {
 	if err != nil || len(seed) != ed25519.SeedSize {
 		return nil, fmt.Errorf("node: %s is corrupt: want a hex Ed25519 seed", h.Path(AuthorityFile))
 	}
-	return &Keys{Node: nk, Authority: ed25519.NewKeyFromSeed(seed)}, nil
+	bb, err := readSecret(h.Path(BLSFile))
+	if err != nil {
+		return nil, err
+	}
+	blsSeed, err := hex.DecodeString(strings.TrimSpace(string(bb)))
+	if err != nil || len(blsSeed) != 32 {
+		return nil, fmt.Errorf("node: %s is corrupt: want a hex 32-byte seed", h.Path(BLSFile))
+	}
+	blsKey, _ := snapshot.GenerateKey([32]byte(blsSeed))
+	return &Keys{Node: nk, Authority: ed25519.NewKeyFromSeed(seed), BLS: blsKey}, nil
 }
 
 func readSecret(path string) ([]byte, error) {

@@ -157,7 +157,7 @@ func create(dir string, n int, binary string, log io.Writer) (*Manifest, error) 
 		info.PeerID = k.PeerID().String()
 		info.Authority = k.AuthorityID().String()
 		homes[i], cfgs[i], keys[i] = h, cfg, k
-		members[i] = facts.Member{Authority: k.AuthorityID(), Name: fmt.Sprintf("node-%d", i+1)}
+		members[i] = k.Member(fmt.Sprintf("node-%d", i+1))
 		m.Nodes = append(m.Nodes, info)
 		fmt.Fprintf(log, "  node-%d  peer %s  authority %s  tcp %d  quic %d\n", i+1, info.PeerID, info.Authority, info.TCPPort, info.QUICPort)
 	}

@@ -71,8 +71,8 @@ The network ID is the genesis CID. A member prints its authority ID with
   aura-node --home ./c init --keys-only
   aura-node --home ./a init --new-network --name lab --threshold 2 \
       --listen /ip4/127.0.0.1/tcp/4001 \
-      --member "$(aura-node --home ./b keys show --authority)" \
-      --member "$(aura-node --home ./c keys show --authority)"
+      --member "$(aura-node --home ./b keys show --member)" \
+      --member "$(aura-node --home ./c keys show --member)"
   # b and c join, keeping a connected
   A="/ip4/127.0.0.1/tcp/4001/p2p/$(aura-node --home ./a keys show --peer)"
   aura-node --home ./b init --genesis ./a/genesis.cbor --static-peer "$A"
@@ -90,7 +90,7 @@ The network ID is the genesis CID. A member prints its authority ID with
 	fl.StringVar(&f.genesisFile, "genesis", "", "join the network of this genesis file")
 	fl.BoolVar(&f.keysOnly, "keys-only", false, "create keys and config only; join later with --genesis")
 	fl.StringVar(&f.name, "name", "aura", "network name (with --new-network)")
-	fl.StringArrayVar(&f.members, "member", nil, "authority ID of another roster member (repeatable; with --new-network)")
+	fl.StringArrayVar(&f.members, "member", nil, "another roster member: AUTHORITY_ID[:BLS_KEY_HEX], as `keys show --member` prints it (repeatable; with --new-network; without a BLS key the member cannot approve snapshots)")
 	fl.Uint32Var(&f.threshold, "threshold", 0, "M of the M-of-N threshold, N/2 < M <= N (default: simple majority; with --new-network)")
 	fl.StringArrayVar(&f.listen, "listen", nil, "libp2p listen multiaddr (repeatable; default TCP and QUIC on 127.0.0.1, OS-chosen ports)")
 	fl.StringArrayVar(&f.bootstrap, "bootstrap", nil, "peer multiaddr with /p2p/ to dial at start (repeatable)")
@@ -172,7 +172,7 @@ func (a *app) runInit(cmd *cobra.Command, f *initFlags) error {
 	// Check everything that can be checked before anything is written,
 	// so a mistake does not leave a half-made home behind.
 	var genesisRaw []byte
-	var others []facts.AuthorityID
+	var others []facts.Member
 	switch {
 	case f.genesisFile != "":
 		raw, err := os.ReadFile(f.genesisFile)
@@ -186,13 +186,13 @@ func (a *app) runInit(cmd *cobra.Command, f *initFlags) error {
 	case f.newNetwork:
 		seen := map[facts.AuthorityID]bool{}
 		for _, s := range f.members {
-			id, err := facts.ParseAuthorityID(s)
+			m, err := node.ParseMemberSpec(s)
 			if err != nil {
-				return fmt.Errorf("--member %q is not an authority ID (a member prints its ID with `aura-node keys show --authority`)", s)
+				return fmt.Errorf("--member %q: %v (a member prints its entry with `aura-node keys show --member`)", s, err)
 			}
-			if !seen[id] {
-				seen[id] = true
-				others = append(others, id)
+			if !seen[m.Authority] {
+				seen[m.Authority] = true
+				others = append(others, m)
 			}
 		}
 		n := uint32(len(others) + 1)
@@ -254,10 +254,10 @@ func (a *app) runInit(cmd *cobra.Command, f *initFlags) error {
 
 	if f.newNetwork {
 		self := keys.AuthorityID()
-		members := []facts.Member{{Authority: self}}
-		for _, id := range others {
-			if id != self {
-				members = append(members, facts.Member{Authority: id})
+		members := []facts.Member{keys.Member("")}
+		for _, m := range others {
+			if m.Authority != self {
+				members = append(members, m)
 			}
 		}
 		raw, _, err := node.NewGenesis(keys.Authority, f.name, members, f.threshold, uint64(time.Now().UnixMilli()))
@@ -342,7 +342,7 @@ func (a *app) keysCmd() *cobra.Command {
   aura-node --home ./b keys show --authority`,
 		Args: noArgs,
 	}
-	var asJSON, onlyAuth, onlyPeer bool
+	var asJSON, onlyAuth, onlyPeer, onlyMember bool
 	show := &cobra.Command{
 		Use:   "show",
 		Short: "Print the peer ID and authority ID",
@@ -353,7 +353,7 @@ and its authority ID (what a roster lists: pass it to another node's
   aura-node keys show --json
   # build a roster from other homes
   aura-node --home ./a init --new-network \
-      --member "$(aura-node --home ./b keys show --authority)"`,
+      --member "$(aura-node --home ./b keys show --member)"`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if onlyAuth && onlyPeer {
@@ -371,7 +371,9 @@ and its authority ID (what a roster lists: pass it to another node's
 			peerID, auth := k.PeerID().String(), k.AuthorityID().String()
 			switch {
 			case asJSON:
-				return printJSON(out, map[string]string{"peer_id": peerID, "authority": auth})
+				return printJSON(out, map[string]string{"peer_id": peerID, "authority": auth, "member": k.MemberSpec()})
+			case onlyMember:
+				fmt.Fprintln(out, k.MemberSpec())
 			case onlyAuth:
 				fmt.Fprintln(out, auth)
 			case onlyPeer:
@@ -380,6 +382,7 @@ and its authority ID (what a roster lists: pass it to another node's
 				tw := newTable(out)
 				fmt.Fprintf(tw, "peer ID\t%s\n", peerID)
 				fmt.Fprintf(tw, "authority\t%s\n", auth)
+				fmt.Fprintf(tw, "member entry\t%s\n", k.MemberSpec())
 				tw.Flush()
 			}
 			return nil
@@ -388,6 +391,7 @@ and its authority ID (what a roster lists: pass it to another node's
 	jsonFlag(show, &asJSON)
 	show.Flags().BoolVar(&onlyAuth, "authority", false, "print only the authority ID")
 	show.Flags().BoolVar(&onlyPeer, "peer", false, "print only the peer ID")
+	show.Flags().BoolVar(&onlyMember, "member", false, "print only the roster entry (authority:BLS key) that `init --new-network --member` takes")
 	keys.AddCommand(show)
 	return keys
 }
