@@ -43,6 +43,10 @@ type Params struct {
 	Host host.Host
 	// CacheEntries bounds the local cache; default 100000.
 	CacheEntries int
+	// OnCommit, if set, is called on the loop goroutine after every
+	// journal commit with the facts it added (benchmarks and tests use
+	// it to time delivery). It must return quickly and not call the node.
+	OnCommit func([]facts.Verified)
 }
 
 // Node is a running aura-node.
@@ -71,6 +75,7 @@ type Node struct {
 	reqs     chan func()
 	incoming chan inbound
 	scores   atomic.Pointer[map[peer.ID]float64]
+	onCommit func([]facts.Verified)
 	stats    struct {
 		gossipAccepted, gossipRejected, gossipIgnored atomic.Uint64
 		syncSessions, syncPulled, syncFailures        atomic.Uint64
@@ -130,6 +135,7 @@ func New(p Params) (*Node, error) {
 		journal:   p.Journal,
 		registry:  p.Registry,
 		now:       p.Now,
+		onCommit:  p.OnCommit,
 		reqs:      make(chan func()),
 		incoming:  make(chan inbound, 4096),
 		syncNow:   make(chan peer.ID, 64),
@@ -435,6 +441,9 @@ func (n *Node) commit(txn *facts.Txn) error {
 		n.set.tree.Insert(itemOf(v.ID(), v.Fact().Time))
 	}
 	n.set.mu.Unlock()
+	if n.onCommit != nil {
+		n.onCommit(b.Facts)
+	}
 	for _, v := range b.Facts {
 		if ci, ok := v.Payload().(*facts.CacheInvalidated); ok {
 			n.cache.Invalidated(ci.Keys, ci.EpochFloor)
