@@ -171,6 +171,18 @@ func (c *Client) Approve(ctx context.Context, req ApproveRequest) (*WriteResult,
 	return &out, c.postJSON(ctx, "/v1/admin/approve", req, &out)
 }
 
+// Releases lists the release catalogue.
+func (c *Client) Releases(ctx context.Context) (*ReleaseList, error) {
+	var out ReleaseList
+	return &out, c.do(ctx, http.MethodGet, "/v1/releases", nil, &out)
+}
+
+// Release returns one release.
+func (c *Client) Release(ctx context.Context, id string) (*Release, error) {
+	var out Release
+	return &out, c.do(ctx, http.MethodGet, "/v1/releases/"+url.PathEscape(id), nil, &out)
+}
+
 // BlockPeers blocks or unblocks peers.
 func (c *Client) BlockPeers(ctx context.Context, req BlockRequest) (*BlockList, error) {
 	var out BlockList

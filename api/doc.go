@@ -26,6 +26,8 @@
 //	GET  /v1/admin/status             AdminStatus
 //	POST /v1/sync                     SyncRequest -> SyncReport (anti-entropy now)
 //	POST /v1/peers/block              BlockRequest -> BlockList (partition drills)
+//	GET  /v1/releases                 ReleaseList (the release catalogue)
+//	GET  /v1/releases/{id}            Release
 //
 // Errors are JSON {"error": "..."} with a 4xx or 5xx status; the message
 // says what was wrong and, where it can, what to do.

@@ -34,6 +34,8 @@ type Backend interface {
 	AdminStatus(ctx context.Context) (*AdminStatus, error)
 	SyncNow(ctx context.Context, req SyncRequest) (*SyncReport, error)
 	BlockPeers(ctx context.Context, req BlockRequest) (*BlockList, error)
+	Releases(ctx context.Context) (*ReleaseList, error)
+	Release(ctx context.Context, id string) (*Release, error)
 }
 
 // FactQuery filters a fact listing. Zero values mean "any".
@@ -85,6 +87,12 @@ func NewHandler(b Backend, token string, gatherer prometheus.Gatherer, log *slog
 	mux.HandleFunc("GET /v1/admin/status", s.auth(s.adminStatus))
 	mux.HandleFunc("POST /v1/sync", s.auth(s.syncNow))
 	mux.HandleFunc("POST /v1/peers/block", s.auth(s.blockPeers))
+	mux.HandleFunc("GET /v1/releases", s.auth(func(w http.ResponseWriter, r *http.Request) (any, error) {
+		return s.b.Releases(r.Context())
+	}))
+	mux.HandleFunc("GET /v1/releases/{id}", s.auth(func(w http.ResponseWriter, r *http.Request) (any, error) {
+		return s.b.Release(r.Context(), r.PathValue("id"))
+	}))
 	return mux
 }
 

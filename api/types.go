@@ -239,6 +239,38 @@ type BlockList struct {
 	Blocked []string `json:"blocked"`
 }
 
+// Release is one release of the catalogue.
+type Release struct {
+	ID      string `json:"id"`
+	Series  string `json:"series,omitempty"`
+	Version string `json:"version,omitempty"`
+	// Authorities are the release authorities whose manifests verified.
+	Authorities []string `json:"authorities"`
+	// Builders certified the build.
+	Builders      []string          `json:"builders"`
+	Compatibility string            `json:"compatibility,omitempty"`
+	Artifacts     []ReleaseArtifact `json:"artifacts"`
+	Revoked       bool              `json:"revoked"`
+	RevokedReason string            `json:"revoked_reason,omitempty"`
+	SupersededBy  []string          `json:"superseded_by,omitempty"`
+	// Pending counts records waiting for a manifest of this release.
+	Pending int `json:"pending"`
+}
+
+// ReleaseArtifact is one artifact of a release manifest.
+type ReleaseArtifact struct {
+	Name     string `json:"name"`
+	Kind     string `json:"kind"`
+	Platform string `json:"platform,omitempty"`
+	Size     uint64 `json:"size"`
+	Root     string `json:"root"`
+}
+
+// ReleaseList is the catalogue.
+type ReleaseList struct {
+	Releases []Release `json:"releases"`
+}
+
 // ErrorBody is the JSON body of an error response.
 type ErrorBody struct {
 	Error string `json:"error"`

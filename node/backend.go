@@ -224,7 +224,7 @@ func (n *Node) authorFor(ctx context.Context, kind facts.Kind, p facts.Payload) 
 	}
 	v, err := n.Author(ctx, kind, p)
 	if err != nil {
-		if errors.Is(err, facts.ErrTooLarge) {
+		if errors.Is(err, facts.ErrTooLarge) || errors.Is(err, ErrBadRelease) {
 			return nil, fmt.Errorf("%w: %v", api.ErrBadRequest, err)
 		}
 		if errors.Is(err, facts.ErrNotMember) || errors.Is(err, facts.ErrNotAdmin) || errors.Is(err, facts.ErrRetiredAdmin) ||

@@ -105,6 +105,9 @@ func (n *Node) validate(ctx context.Context, from peer.ID, msg *pubsub.Message) 
 		v = gov.Authorize(c)
 	}
 	if v.Result == facts.Accept {
+		v = checkRelease(c, gov)
+	}
+	if v.Result == facts.Accept {
 		if has, err := n.journal.HasFact(c.ID()); err == nil && has {
 			v = facts.Verdict{Result: facts.Ignore, Reason: facts.ErrDuplicate}
 		}

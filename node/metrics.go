@@ -93,6 +93,8 @@ func reasonLabel(err error) string {
 		{facts.ErrBadGenesis, "bad_genesis"},
 		{facts.ErrBadTransition, "bad_transition"},
 		{facts.ErrNoGenesis, "no_genesis"},
+		{ErrBadRelease, "bad_release"},
+		{facts.ErrBadSnapshot, "bad_snapshot"},
 	} {
 		if errors.Is(err, r.err) {
 			return r.label

@@ -87,6 +87,7 @@ type Node struct {
 	set       factSet
 	syncPeers syncPeers
 	blocked   *blocklist
+	releases  releaseCatalogue
 
 	// loop-owned state.
 	clock facts.Clock
@@ -163,6 +164,9 @@ func New(p Params) (*Node, error) {
 		return nil, err
 	}
 	if err := n.loadFactSet(); err != nil {
+		return nil, err
+	}
+	if err := n.loadReleases(); err != nil {
 		return nil, err
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
@@ -360,6 +364,10 @@ func (n *Node) ingest(batch []inbound) {
 	verdicts := make([]facts.Verdict, len(batch))
 	for i, in := range batch {
 		n.clock.Observe(in.fact.Fact().Time)
+		if v := checkRelease(in.fact, n.gov.Load()); v.Result != facts.Accept {
+			verdicts[i] = v
+			continue
+		}
 		v, err := txn.Apply(in.fact)
 		if err != nil {
 			n.log.Error("journal read failed", "err", err)
@@ -441,6 +449,12 @@ func (n *Node) commit(txn *facts.Txn) error {
 		n.set.tree.Insert(itemOf(v.ID(), v.Fact().Time))
 	}
 	n.set.mu.Unlock()
+	gov := n.gov.Load()
+	n.releases.mu.Lock()
+	for _, v := range b.Facts {
+		n.releases.apply(gov, v.Fact(), v.Payload())
+	}
+	n.releases.mu.Unlock()
 	if n.onCommit != nil {
 		n.onCommit(b.Facts)
 	}
@@ -487,6 +501,9 @@ func (n *Node) author(kind facts.Kind, payload facts.Payload) (facts.Checked, er
 		return facts.Checked{}, err
 	}
 	c, v := facts.CheckStateless(n.netID, raw, gov.Limits())
+	if v.Result == facts.Accept {
+		v = checkRelease(c, gov)
+	}
 	if v.Result != facts.Accept {
 		return facts.Checked{}, v.Reason
 	}
