@@ -165,6 +165,12 @@ func (c *Client) ReplaceAdmin(ctx context.Context, req ReplaceAdminRequest) (*Wr
 	return &out, c.postJSON(ctx, "/v1/admin/replace", req, &out)
 }
 
+// ProposeRoster proposes a roster change.
+func (c *Client) ProposeRoster(ctx context.Context, req RosterRequest) (*WriteResult, error) {
+	var out WriteResult
+	return &out, c.postJSON(ctx, "/v1/admin/roster", req, &out)
+}
+
 // Approve approves a proposal.
 func (c *Client) Approve(ctx context.Context, req ApproveRequest) (*WriteResult, error) {
 	var out WriteResult

@@ -22,6 +22,7 @@
 //	GET  /v1/cache/query?prefix=      CacheQuery
 //	POST /v1/cache/invalidate         InvalidateRequest -> WriteResult
 //	POST /v1/admin/replace            ReplaceAdminRequest -> WriteResult
+//	POST /v1/admin/roster             RosterRequest -> WriteResult (admin only)
 //	POST /v1/admin/approve            ApproveRequest -> WriteResult
 //	GET  /v1/admin/status             AdminStatus
 //	POST /v1/sync                     SyncRequest -> SyncReport (anti-entropy now)

@@ -30,6 +30,7 @@ type Backend interface {
 	CacheQuery(ctx context.Context, prefix string) (*CacheQuery, error)
 	Invalidate(ctx context.Context, req InvalidateRequest) (*WriteResult, error)
 	ReplaceAdmin(ctx context.Context, req ReplaceAdminRequest) (*WriteResult, error)
+	ProposeRoster(ctx context.Context, req RosterRequest) (*WriteResult, error)
 	Approve(ctx context.Context, req ApproveRequest) (*WriteResult, error)
 	AdminStatus(ctx context.Context) (*AdminStatus, error)
 	SyncNow(ctx context.Context, req SyncRequest) (*SyncReport, error)
@@ -84,6 +85,13 @@ func NewHandler(b Backend, token string, gatherer prometheus.Gatherer, log *slog
 	mux.HandleFunc("POST /v1/cache/invalidate", s.auth(s.invalidate))
 	mux.HandleFunc("POST /v1/admin/replace", s.auth(s.replaceAdmin))
 	mux.HandleFunc("POST /v1/admin/approve", s.auth(s.approve))
+	mux.HandleFunc("POST /v1/admin/roster", s.auth(func(w http.ResponseWriter, r *http.Request) (any, error) {
+		var req RosterRequest
+		if err := decodeBody(r, &req); err != nil {
+			return nil, err
+		}
+		return s.b.ProposeRoster(r.Context(), req)
+	}))
 	mux.HandleFunc("GET /v1/admin/status", s.auth(s.adminStatus))
 	mux.HandleFunc("POST /v1/sync", s.auth(s.syncNow))
 	mux.HandleFunc("POST /v1/peers/block", s.auth(s.blockPeers))

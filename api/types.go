@@ -202,6 +202,16 @@ type ReplaceAdminRequest struct {
 	Reason   string `json:"reason,omitempty"`
 }
 
+// RosterRequest proposes a new roster (admin only) and approves it as the
+// proposing member. Members are "AUTHORITY_ID[:BLS_KEY_HEX]" entries, as
+// `aura-node keys show --member` prints them; Threshold 0 means a simple
+// majority.
+type RosterRequest struct {
+	Members   []string `json:"members"`
+	Threshold uint32   `json:"threshold,omitempty"`
+	Reason    string   `json:"reason,omitempty"`
+}
+
 // ApproveRequest approves an epoch-advancing proposal.
 type ApproveRequest struct {
 	Proposal string `json:"proposal"`

@@ -225,11 +225,11 @@ func (n *Node) authorFor(ctx context.Context, kind facts.Kind, p facts.Payload) 
 	v, err := n.Author(ctx, kind, p)
 	if err != nil {
 		if errors.Is(err, facts.ErrTooLarge) || errors.Is(err, ErrBadRelease) {
-			return nil, fmt.Errorf("%w: %v", api.ErrBadRequest, err)
+			return nil, fmt.Errorf("%w: %w", api.ErrBadRequest, err)
 		}
 		if errors.Is(err, facts.ErrNotMember) || errors.Is(err, facts.ErrNotAdmin) || errors.Is(err, facts.ErrRetiredAdmin) ||
 			errors.Is(err, facts.ErrBadTransition) || errors.Is(err, facts.ErrBadPayload) {
-			return nil, fmt.Errorf("%w: %v", api.ErrConflict, err)
+			return nil, fmt.Errorf("%w: %w", api.ErrConflict, err)
 		}
 		return nil, err
 	}
@@ -349,6 +349,40 @@ func (n *Node) ReplaceAdmin(ctx context.Context, req api.ReplaceAdminRequest) (*
 	}
 	if _, err := n.Approve(ctx, api.ApproveRequest{Proposal: res.ID}); err != nil {
 		return nil, fmt.Errorf("proposal %s written, but approving it failed: %w", res.ID, err)
+	}
+	return res, nil
+}
+
+// ProposeRoster implements api.Backend: the admin proposes a new roster
+// and approves it as a member; it takes effect, advancing the epoch, once
+// M members of the current roster approve.
+func (n *Node) ProposeRoster(ctx context.Context, req api.RosterRequest) (*api.WriteResult, error) {
+	var members []facts.Member
+	seen := map[facts.AuthorityID]bool{}
+	for _, s := range req.Members {
+		m, err := ParseMemberSpec(s)
+		if err != nil {
+			return nil, fmt.Errorf("%w: member %q: %v", api.ErrBadRequest, s, err)
+		}
+		if seen[m.Authority] {
+			return nil, fmt.Errorf("%w: member %s listed twice", api.ErrBadRequest, m.Authority)
+		}
+		seen[m.Authority] = true
+		members = append(members, m)
+	}
+	sortMembers(members)
+	threshold := req.Threshold
+	if threshold == 0 {
+		threshold = uint32(len(members))/2 + 1
+	}
+	res, err := n.authorFor(ctx, facts.KindRosterChangeProposed, &facts.RosterChange{Members: members, Threshold: threshold, Reason: req.Reason})
+	if err != nil {
+		return nil, err
+	}
+	if n.gov.Load().Current().IsMember(n.authority) {
+		if _, err := n.Approve(ctx, api.ApproveRequest{Proposal: res.ID}); err != nil {
+			return nil, fmt.Errorf("proposal %s written, but approving it failed: %w", res.ID, err)
+		}
 	}
 	return res, nil
 }

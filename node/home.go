@@ -66,14 +66,20 @@ type Keys struct {
 // Member returns this home's roster entry: its authority and BLS public
 // key.
 func (k *Keys) Member(name string) facts.Member {
-	pub, _ := k.BLS.Public().MarshalBinary()
-	return facts.Member{Authority: k.AuthorityID(), Name: name, BLSKey: pub}
+	m := facts.Member{Authority: k.AuthorityID(), Name: name}
+	if pk := k.BLS.Public(); !pk.IsZero() {
+		m.BLSKey, _ = pk.MarshalBinary()
+	}
+	return m
 }
 
 // MemberSpec is the text form of a roster entry that `init --member`
 // takes: "AUTHORITY_ID:BLS_PUBLIC_KEY_HEX".
 func (k *Keys) MemberSpec() string {
 	m := k.Member("")
+	if len(m.BLSKey) == 0 {
+		return m.Authority.String()
+	}
 	return m.Authority.String() + ":" + hex.EncodeToString(m.BLSKey)
 }
 

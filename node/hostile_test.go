@@ -178,3 +178,34 @@ func counterValue(t *testing.T, n *Node, name string, labels map[string]string) 
 	}
 	return 0
 }
+
+// TestRosterChangeByAdmin: the admin proposes a roster without member 2;
+// once M members approve, the epoch advances and member 2 may no longer
+// write; a non-admin cannot propose.
+func TestRosterChangeByAdmin(t *testing.T) {
+	tn := newTestNet(t, 3)
+	var nodes []*Node
+	for i := 0; i < 3; i++ {
+		nodes = append(nodes, tn.addNode(i, storage.NewMemory()))
+	}
+	tn.linkAll()
+	ctx := context.Background()
+	spec := func(i int) string { return tn.keys[i].MemberSpec() }
+	if _, err := nodes[1].ProposeRoster(ctx, api.RosterRequest{Members: []string{spec(0), spec(1)}}); !errors.Is(err, api.ErrConflict) || !errors.Is(err, facts.ErrNotAdmin) {
+		t.Fatalf("roster change by a non-admin: %v", err)
+	}
+	res, err := nodes[0].ProposeRoster(ctx, api.RosterRequest{Members: []string{spec(0), spec(1)}, Threshold: 2, Reason: "drop 2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "node 1 to see the proposal", func() bool { return len(nodes[1].Governance().Pending()) == 1 })
+	if _, err := nodes[1].Approve(ctx, api.ApproveRequest{Proposal: res.ID}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		eventually(t, 10*time.Second, "epoch 1 everywhere", func() bool { return n.Governance().CurrentEpoch() == 1 })
+	}
+	if _, err := nodes[2].PutData(ctx, "ns", "k", []byte("v")); !errors.Is(err, facts.ErrNotMember) {
+		t.Fatalf("write by a removed member: %v", err)
+	}
+}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/aura-node/aura-node/api"
 	"github.com/aura-node/aura-node/facts"
+	"github.com/aura-node/aura-node/snapshot"
 	"github.com/aura-node/aura-node/storage"
 )
 
@@ -49,7 +50,8 @@ func testKeys(t *testing.T, i int) *Keys {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Keys{Node: nk, Authority: auth}
+	bls, _ := snapshot.GenerateKey([32]byte(seed))
+	return &Keys{Node: nk, Authority: auth, BLS: bls}
 }
 
 // newTestNet makes n member keys and a genesis (admin = member 0,

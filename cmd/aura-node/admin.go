@@ -23,7 +23,7 @@ epoch, and from then on admin operations by the replaced admin are refused.`,
   aura-node --home ./b admin approve bafyrei...`,
 		Args: noArgs,
 	}
-	cmd.AddCommand(a.adminReplaceCmd(), a.adminApproveCmd(), a.adminStatusCmd())
+	cmd.AddCommand(a.adminReplaceCmd(), a.adminRosterCmd(), a.adminApproveCmd(), a.adminStatusCmd())
 	return cmd
 }
 
@@ -138,6 +138,51 @@ func (a *app) adminStatusCmd() *cobra.Command {
 			return nil
 		},
 	}
+	jsonFlag(cmd, &asJSON)
+	return cmd
+}
+
+func (a *app) adminRosterCmd() *cobra.Command {
+	var req api.RosterRequest
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "roster --member ENTRY... [--threshold M] [--reason TEXT]",
+		Short: "Propose a new roster (admin only; approved as this member)",
+		Long: `Propose the complete new roster: every --member is an entry
+"AUTHORITY_ID[:BLS_KEY_HEX]" as ` + "`aura-node keys show --member`" + ` prints it (without a
+BLS key a member cannot approve snapshots). Only the admin may propose; the
+change takes effect, advancing the identity epoch, once M members of the
+current roster approve it with ` + "`admin approve`" + `. --threshold defaults to a
+simple majority of the new roster.`,
+		Example: `  aura-node admin roster \
+      --member "$(aura-node keys show --member)" \
+      --member "$(aura-node --home ./b keys show --member)" \
+      --member "$(aura-node --home ./d keys show --member)" --reason "d replaces c"`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(req.Members) == 0 {
+				return fmt.Errorf("give the whole new roster with --member (see `%s --help`)", cmd.CommandPath())
+			}
+			c, err := a.connect()
+			if err != nil {
+				return err
+			}
+			res, err := c.ProposeRoster(cmd.Context(), req)
+			if err != nil {
+				return c.wrap(err)
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				return printJSON(out, res)
+			}
+			fmt.Fprintf(out, "proposed roster change %s (epoch %d)\n", res.ID, res.Epoch)
+			fmt.Fprintf(out, "other members approve with: aura-node admin approve %s\n", res.ID)
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVar(&req.Members, "member", nil, "a member of the new roster: AUTHORITY_ID[:BLS_KEY_HEX] (repeatable, required)")
+	cmd.Flags().Uint32Var(&req.Threshold, "threshold", 0, "M of the new roster (default: a simple majority)")
+	cmd.Flags().StringVar(&req.Reason, "reason", "", "why, recorded in the proposal")
 	jsonFlag(cmd, &asJSON)
 	return cmd
 }
