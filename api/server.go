@@ -37,6 +37,12 @@ type Backend interface {
 	BlockPeers(ctx context.Context, req BlockRequest) (*BlockList, error)
 	Releases(ctx context.Context) (*ReleaseList, error)
 	Release(ctx context.Context, id string) (*Release, error)
+
+	// Each maintenance family declares its own methods and routes in its
+	// own file (snapshots.go, releasesapi.go, upgrades.go).
+	SnapshotBackend
+	ReleaseBackend
+	UpgradeBackend
 }
 
 // FactQuery filters a fact listing. Zero values mean "any".
@@ -101,6 +107,9 @@ func NewHandler(b Backend, token string, gatherer prometheus.Gatherer, log *slog
 	mux.HandleFunc("GET /v1/releases/{id}", s.auth(func(w http.ResponseWriter, r *http.Request) (any, error) {
 		return s.b.Release(r.Context(), r.PathValue("id"))
 	}))
+	s.snapshotRoutes(mux)
+	s.releaseRoutes(mux)
+	s.upgradeRoutes(mux)
 	return mux
 }
 
