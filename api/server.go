@@ -39,10 +39,11 @@ type Backend interface {
 	Release(ctx context.Context, id string) (*Release, error)
 
 	// Each maintenance family declares its own methods and routes in its
-	// own file (snapshots.go, releasesapi.go, upgrades.go).
+	// own file (snapshots.go, releasesapi.go, upgrades.go, artifacts.go).
 	SnapshotBackend
 	ReleaseBackend
 	UpgradeBackend
+	ArtifactBackend
 }
 
 // FactQuery filters a fact listing. Zero values mean "any".
@@ -110,6 +111,7 @@ func NewHandler(b Backend, token string, gatherer prometheus.Gatherer, log *slog
 	s.snapshotRoutes(mux)
 	s.releaseRoutes(mux)
 	s.upgradeRoutes(mux)
+	s.artifactRoutes(mux)
 	return mux
 }
 

@@ -7,6 +7,7 @@ import (
 
 // Status is the node's overview.
 type Status struct {
+	Version      string            `json:"version"`
 	NetworkID    string            `json:"network_id"`
 	NetworkName  string            `json:"network_name"`
 	PeerID       string            `json:"peer_id"`

@@ -51,6 +51,7 @@ func (n *Node) Status(ctx context.Context) (*api.Status, error) {
 		return nil, err
 	}
 	s := &api.Status{
+		Version:      Version,
 		NetworkID:    n.netID.String(),
 		NetworkName:  gov.Name,
 		PeerID:       n.host.ID().String(),

@@ -78,6 +78,7 @@ Try a local 3-node network first:
 		a.releaseCmd(),
 		a.benchCmd(),
 		testnetCmd(),
+		versionCmd(),
 	)
 	return root
 }
