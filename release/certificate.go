@@ -3,6 +3,8 @@ package release
 import (
 	"crypto/ed25519"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/aura-node/aura-node/facts"
 )
@@ -136,4 +138,53 @@ func VerifyCertificate(raw, sig []byte, forRelease ID, m *Manifest) (*BuildCerti
 		return nil, err
 	}
 	return c, nil
+}
+
+// CompareOutputs checks a builder's rebuilt outputs against the artifacts
+// a manifest commits to, before the builder certifies it. rebuilt lists
+// the files the builder produced, each with the name it has in the
+// manifest, its size and its UnixFS root; every manifest artifact must be
+// there with the same size and root, and no other. On success the output
+// hash of the manifest's artifacts with the rebuilt roots and sizes equals
+// the provenance's. Mismatches wrap ErrOutputMismatch and name the
+// artifact.
+func CompareOutputs(m *Manifest, rebuilt []Artifact) error {
+	got := map[string]Artifact{}
+	for _, a := range rebuilt {
+		if _, dup := got[a.Name]; dup {
+			return wrapf(ErrOutputMismatch, "artifact %q rebuilt twice", a.Name)
+		}
+		got[a.Name] = a
+	}
+	outs := make([]Artifact, 0, len(m.Artifacts))
+	for _, want := range m.Artifacts {
+		a, ok := got[want.Name]
+		if !ok {
+			return wrapf(ErrOutputMismatch, "artifact %q of the manifest was not rebuilt", want.Name)
+		}
+		delete(got, want.Name)
+		if a.Size != want.Size {
+			return wrapf(ErrOutputMismatch, "artifact %q: rebuilt file is %d bytes, the manifest says %d", want.Name, a.Size, want.Size)
+		}
+		if string(a.Root) != string(want.Root) {
+			return wrapf(ErrOutputMismatch, "artifact %q: rebuilt root %s, the manifest says %s", want.Name, rootText(a.Root), rootText(want.Root))
+		}
+		out := want
+		out.Size, out.Root = a.Size, a.Root
+		outs = append(outs, out)
+	}
+	if extra := slices.Sorted(maps.Keys(got)); len(extra) > 0 {
+		return wrapf(ErrOutputMismatch, "rebuilt artifact %q is not in the manifest", extra[0])
+	}
+	if OutputHashOf(outs) != m.Provenance.OutputHash {
+		return wrapf(ErrOutputMismatch, "output hash of the rebuilt artifacts differs from the provenance's")
+	}
+	return nil
+}
+
+func rootText(b []byte) string {
+	if c, err := ParseRoot(b); err == nil {
+		return c.String()
+	}
+	return fmt.Sprintf("%x", b)
 }

@@ -49,6 +49,13 @@ var (
 	// ErrInvalidPolicy reports a discovery or sharing policy that breaks a
 	// rule.
 	ErrInvalidPolicy = errors.New("release: invalid policy")
+	// ErrOutputMismatch reports rebuilt outputs that differ from the
+	// artifacts a manifest commits to.
+	ErrOutputMismatch = errors.New("release: rebuilt outputs differ from the manifest")
+	// ErrInvalidDocument reports a JSON manifest or signed-manifest file
+	// that cannot be read, or whose readable copy differs from what was
+	// signed.
+	ErrInvalidDocument = errors.New("release: invalid manifest document")
 )
 
 func wrapf(sentinel error, format string, args ...any) error {

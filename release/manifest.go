@@ -153,9 +153,9 @@ type ActivationProfile struct {
 
 // Migration is one storage format step the release runs, once, in order.
 type Migration struct {
-	From uint32 `cbor:"1,keyasint"`
-	To   uint32 `cbor:"2,keyasint"`
-	Name string `cbor:"3,keyasint"`
+	From uint32 `cbor:"1,keyasint" json:"from"`
+	To   uint32 `cbor:"2,keyasint" json:"to"`
+	Name string `cbor:"3,keyasint" json:"name"`
 }
 
 // Manifest describes a release. Its canonical encoding is what the release
@@ -220,6 +220,19 @@ func OutputHashOf(artifacts []Artifact) [32]byte {
 // Validate checks every rule of a manifest that needs nothing but the
 // manifest. The first broken rule is reported, wrapping ErrInvalidManifest.
 func (m *Manifest) Validate() error {
+	if err := m.ValidateUnsigned(); err != nil {
+		return err
+	}
+	if m.Author.IsZero() {
+		return wrapf(ErrInvalidManifest, "no author")
+	}
+	return nil
+}
+
+// ValidateUnsigned checks every rule of Validate except the author, which
+// SignManifest fills in: `release create` checks a manifest with it before
+// anybody signs it.
+func (m *Manifest) ValidateUnsigned() error {
 	if err := checkSeries(m.Series); err != nil {
 		return err
 	}
@@ -277,11 +290,13 @@ func (m *Manifest) Validate() error {
 	if t := m.SuggestedActivationTimeUnixMs; t != nil && *t == 0 {
 		return wrapf(ErrInvalidManifest, "suggested activation time is zero (omit it instead)")
 	}
-	if m.Author.IsZero() {
-		return wrapf(ErrInvalidManifest, "no author")
-	}
 	return nil
 }
+
+// ValidateSeries checks a series name by the manifest's rule:
+// [A-Za-z0-9._/-], at most 256 bytes, no empty, "." or ".." segment.
+// SeriesDeclared facts name series by the same rule.
+func ValidateSeries(s string) error { return checkSeries(s) }
 
 func (p *Provenance) check() error {
 	if err := checkURL(p.SourceRepo); err != nil {

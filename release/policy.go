@@ -1,6 +1,7 @@
 package release
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -20,26 +21,26 @@ type DiscoveryPolicy struct {
 	// TrustedReleaseAuthorities are the authorities whose declarations,
 	// revocations and supersessions this node heeds (the network admin's
 	// revocations and supersessions are always heeded).
-	TrustedReleaseAuthorities []facts.AuthorityID `cbor:"1,keyasint,omitempty"`
+	TrustedReleaseAuthorities []facts.AuthorityID `cbor:"1,keyasint,omitempty" json:"trusted_release_authorities,omitempty"`
 	// TrustedBuilders are the builder authorities whose certificates count
 	// towards RequiredBuilders.
-	TrustedBuilders []facts.AuthorityID `cbor:"2,keyasint,omitempty"`
+	TrustedBuilders []facts.AuthorityID `cbor:"2,keyasint,omitempty" json:"trusted_builders,omitempty"`
 	// Contexts are relational context IDs this node learns from: a release
 	// recommended in one of them (a RecommendationPublished with a context
 	// scope) by a trusted release authority is discovered even when its
 	// own author is not trusted.
-	Contexts []string `cbor:"3,keyasint,omitempty"`
+	Contexts []string `cbor:"3,keyasint,omitempty" json:"contexts,omitempty"`
 	// AutoFetchMetadata lets the node fetch manifests and certificates of
 	// discovered releases without being asked.
-	AutoFetchMetadata bool `cbor:"4,keyasint"`
+	AutoFetchMetadata bool `cbor:"4,keyasint" json:"auto_fetch_metadata"`
 	// AutoFetchArtifacts lets the node fetch the artifacts of discovered,
 	// sufficiently certified, unrevoked, unsuperseded releases without
 	// being asked.
-	AutoFetchArtifacts bool `cbor:"5,keyasint"`
+	AutoFetchArtifacts bool `cbor:"5,keyasint" json:"auto_fetch_artifacts"`
 	// RequiredBuilders is how many distinct trusted builders must have
 	// certified a release before its artifacts are fetched automatically;
 	// 0 .. len(TrustedBuilders).
-	RequiredBuilders int `cbor:"6,keyasint"`
+	RequiredBuilders int `cbor:"6,keyasint" json:"required_builders"`
 }
 
 // Normalize sorts and deduplicates the policy's lists in place.
@@ -219,6 +220,29 @@ func (s Selector) String() string {
 	return fmt.Sprintf("SelectMode(%d)", uint8(s.Mode))
 }
 
+// MarshalJSON writes the text form ("all", "series:a,b"), which is what
+// policy files and config.json hold. The CBOR encoding is unaffected.
+func (s Selector) MarshalJSON() ([]byte, error) {
+	if err := s.validate(); err != nil {
+		return nil, err
+	}
+	return json.Marshal(s.String())
+}
+
+// UnmarshalJSON reads the text form (see ParseSelector).
+func (s *Selector) UnmarshalJSON(b []byte) error {
+	var text string
+	if err := json.Unmarshal(b, &text); err != nil {
+		return wrapf(ErrInvalidPolicy, "selector must be a string: none, trusted, all or series:NAME[,NAME...]")
+	}
+	sel, err := ParseSelector(text)
+	if err != nil {
+		return err
+	}
+	*s = sel
+	return nil
+}
+
 func (s Selector) validate() error {
 	switch s.Mode {
 	case SelectNone, SelectTrusted, SelectAll:
@@ -275,12 +299,12 @@ func (s Selector) admits(trusted bool, series string) (bool, string) {
 // nothing.
 type SharingPolicy struct {
 	// Forward selects the releases whose facts the node relays to peers.
-	Forward Selector `cbor:"1,keyasint"`
+	Forward Selector `cbor:"1,keyasint" json:"forward"`
 	// Pin selects the releases whose artifacts the node keeps and serves
 	// (a seeding node pins with SelectorAll or SelectorTrusted).
-	Pin Selector `cbor:"2,keyasint"`
+	Pin Selector `cbor:"2,keyasint" json:"pin"`
 	// Recommend selects the releases the node's authority recommends.
-	Recommend Selector `cbor:"3,keyasint"`
+	Recommend Selector `cbor:"3,keyasint" json:"recommend"`
 }
 
 // Validate checks the policy's rules, wrapping ErrInvalidPolicy.
@@ -647,3 +671,8 @@ func EvaluateSharing(s SharingPolicy, p DiscoveryPolicy, e Entry) Decision {
 	supersessionReasons(&d, &p, &e, Recommend)
 	return d.finish(sharingActions)
 }
+
+// DefaultSharingPolicy is a node's sharing policy until its operator sets
+// one: relay the facts of every verified release, so the network keeps
+// spreading what it learns, and pin or recommend nothing.
+func DefaultSharingPolicy() SharingPolicy { return SharingPolicy{Forward: SelectorAll} }

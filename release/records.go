@@ -235,3 +235,21 @@ func RecordFromFact(p facts.Payload, author, admin facts.AuthorityID) (Record, e
 	}
 	return nil, wrapf(ErrNotRecord, "%T", p)
 }
+
+// CheckRecord runs every check on a record that needs no other record:
+// a declaration's manifest verifies (canonical, valid, release ID
+// recomputed, signed by its author); a certificate verifies under its
+// builder and names the release it is presented for (ErrWrongRelease
+// otherwise); revocations, supersessions, availabilities and
+// recommendations are well formed. The node runs it on every release fact
+// before the fact may enter its journal. Checks that need the release's
+// manifest (a certificate's provenance, an availability's artifact, a
+// revoker's authority) are Catalogue.Apply's, whatever order records
+// arrive in.
+func CheckRecord(r Record) error {
+	r, err := normalise(r)
+	if err != nil {
+		return err
+	}
+	return r.check()
+}
