@@ -41,6 +41,7 @@
 //	s statekey                       -> state value   (facts.StateWrite)
 //	m "format"                       -> FormatVersion (8)
 //	m "facts"                        -> fact count (8)
+//	m "migration/" to(4)             -> from(4) name  (one per migration run)
 //
 // An index value is kind(2) epoch(8) time(8) author(32) cid, so List
 // builds an Entry without reading or decoding the fact. Every index sorts
@@ -50,6 +51,18 @@
 // database stamped with a newer version (ErrFormatTooNew), a Pebble
 // database without a stamp and a non-empty directory without a database
 // (ErrNotJournal).
+//
+// # Migrations
+//
+// An older database is migrated on open (migrate.go): the registry
+// (BuiltinMigrations, or PebbleOptions.Migrations) lists ordered steps
+// From -> From+1, each with an optional Validate, an Execute and an
+// optional Rollback. Each step runs once, in one synced batch with the
+// format bump and its history record; Migrated returns what this open ran
+// (the node records each as a MigrationApplied fact) and MigrationHistory
+// everything ever recorded. Going back across a step restores the
+// checkpoint the launcher took before cutover; MigrateDown undoes steps
+// that have a Rollback.
 //
 // # Queries
 //

@@ -26,6 +26,12 @@ type PebbleOptions struct {
 	// Logger receives Pebble's own log lines and background errors. Nil
 	// discards them; the package never writes to stderr.
 	Logger *slog.Logger
+	// Migrations is the storage format history; nil means
+	// BuiltinMigrations(). OpenPebble stamps a new journal with its
+	// Target and migrates an older one up to it (migrate.go).
+	Migrations *Migrations
+
+	noMigrate bool // MigrateDown: open without migrating up first
 }
 
 // Pebble is the on-disk journal, a Pebble database in one directory.
@@ -33,6 +39,11 @@ type Pebble struct {
 	dir string
 	db  *pebble.DB
 	log *slog.Logger
+
+	// format is the storage format this open writes (the migration
+	// registry's target); migrated lists the steps the open ran.
+	format   uint64
+	migrated []AppliedMigration
 
 	// commitMu serialises Commit, so that checking which facts are new and
 	// bumping the fact count is one read-modify-write.
@@ -86,10 +97,20 @@ func OpenPebble(dir string, opts PebbleOptions) (*Pebble, error) {
 	if err != nil {
 		return nil, fmt.Errorf("storage: open %s: %w", dir, err)
 	}
-	p := &Pebble{dir: dir, db: db, log: logger}
+	reg := opts.Migrations
+	if reg == nil {
+		reg = BuiltinMigrations()
+	}
+	p := &Pebble{dir: dir, db: db, log: logger, format: uint64(reg.Target())}
 	if err := p.checkFormat(); err != nil {
 		_ = db.Close()
 		return nil, err
+	}
+	if !opts.noMigrate {
+		if err := p.migrate(reg); err != nil {
+			_ = db.Close()
+			return nil, err
+		}
 	}
 	return p, nil
 }
@@ -141,9 +162,9 @@ func (p *Pebble) checkFormat() error {
 		if len(v) != 8 {
 			return fmt.Errorf("%w: %s: format version of %d bytes", ErrCorrupt, p.dir, len(v))
 		}
-		if n := binary.BigEndian.Uint64(v); n > FormatVersion {
+		if n := binary.BigEndian.Uint64(v); n > p.format {
 			return fmt.Errorf("%w: %s has storage format %d, this build reads up to %d; upgrade aura-node",
-				ErrFormatTooNew, p.dir, n, FormatVersion)
+				ErrFormatTooNew, p.dir, n, p.format)
 		}
 		return nil
 	}
@@ -158,11 +179,11 @@ func (p *Pebble) checkFormat() error {
 	if nonEmpty {
 		return fmt.Errorf("%w: %s holds a Pebble database without a storage format version", ErrNotJournal, p.dir)
 	}
-	enc := binary.BigEndian.AppendUint64(nil, FormatVersion)
+	enc := binary.BigEndian.AppendUint64(nil, p.format)
 	if err := p.db.Set(metaKey(metaFormat), enc, pebble.Sync); err != nil {
 		return fmt.Errorf("storage: open %s: write format version: %w", p.dir, err)
 	}
-	p.log.Info("created journal", slog.Int("format", FormatVersion))
+	p.log.Info("created journal", slog.Uint64("format", p.format))
 	return nil
 }
 
