@@ -146,4 +146,12 @@ var (
 	ErrBadGenesis    = errors.New("facts: genesis does not match this network")
 	ErrBadTransition = errors.New("facts: invalid epoch transition")
 	ErrBadSnapshot   = errors.New("facts: invalid snapshot fact")
+	// ErrBelowSnapshot: the fact lies below the latest completed snapshot
+	// (epoch <= E and time <= the snapshot's cut) and is not in the
+	// journal: either the snapshot covers it (it was pruned) or it came
+	// too late to be covered, in which case its author re-issues it.
+	ErrBelowSnapshot = errors.New("facts: fact is below the latest snapshot")
+	// ErrMissingProposal: a snapshot approval or completion names a
+	// proposal this journal does not hold yet; hold it and retry.
+	ErrMissingProposal = errors.New("facts: snapshot proposal not in the journal yet")
 )

@@ -61,6 +61,82 @@ type Governance struct {
 	Epochs       []EpochInfo      `cbor:"4,keyasint"`
 	Proposals    []ProposalRecord `cbor:"5,keyasint"`
 	Approvals    []ApprovalRecord `cbor:"6,keyasint"`
+	// Snapshots are the completed snapshots, one per epoch, by epoch.
+	Snapshots []SnapshotRecord `cbor:"7,keyasint,omitempty"`
+}
+
+// SnapshotRecord is a completed snapshot: the cut it covers (facts of
+// epochs <= Epoch with time <= Cut), the certified digest of the state at
+// the cut, and the facts that proposed and completed it.
+type SnapshotRecord struct {
+	Epoch      uint64    `cbor:"1,keyasint" json:"epoch"`
+	Cut        Timestamp `cbor:"2,keyasint" json:"cut"`
+	Digest     []byte    `cbor:"3,keyasint" json:"digest"`
+	Proposal   []byte    `cbor:"4,keyasint" json:"-"`
+	Completion []byte    `cbor:"5,keyasint" json:"-"`
+	Blob       []byte    `cbor:"6,keyasint" json:"-"`
+}
+
+// ProposalID returns the CID of the proposal the snapshot completed.
+func (r *SnapshotRecord) ProposalID() cid.Cid { c, _ := cid.Cast(r.Proposal); return c }
+
+// CompletionID returns the CID of the SnapshotCompleted fact.
+func (r *SnapshotRecord) CompletionID() cid.Cid { c, _ := cid.Cast(r.Completion); return c }
+
+// BlobID returns the CID of the snapshot's state blob.
+func (r *SnapshotRecord) BlobID() cid.Cid { c, _ := cid.Cast(r.Blob); return c }
+
+// Covers reports whether a fact of epoch e and time t lies below the
+// snapshot's cut.
+func (r *SnapshotRecord) Covers(e uint64, t Timestamp) bool { return e <= r.Epoch && t <= r.Cut }
+
+// LastSnapshot returns the newest completed snapshot, if any.
+func (g *Governance) LastSnapshot() (SnapshotRecord, bool) {
+	if len(g.Snapshots) == 0 {
+		return SnapshotRecord{}, false
+	}
+	return g.Snapshots[len(g.Snapshots)-1], true
+}
+
+// SnapshotAt returns the completed snapshot of epoch e, if any.
+func (g *Governance) SnapshotAt(e uint64) (SnapshotRecord, bool) {
+	i, ok := slices.BinarySearchFunc(g.Snapshots, e, func(r SnapshotRecord, e uint64) int { return cmpUint64(r.Epoch, e) })
+	if !ok {
+		return SnapshotRecord{}, false
+	}
+	return g.Snapshots[i], true
+}
+
+func cmpUint64(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// recordSnapshot adds a completed snapshot. Rules:
+//
+//  1. One snapshot per epoch: a second completion of the same epoch and
+//     digest (another assembler's signer set) keeps the record with the
+//     lowest completion CID, so the record is the same in any order.
+//  2. A completion of the same epoch with another digest is refused by
+//     the caller before this point (ErrBadSnapshot).
+func (g *Governance) recordSnapshot(rec SnapshotRecord) bool {
+	i, found := slices.BinarySearchFunc(g.Snapshots, rec.Epoch, func(r SnapshotRecord, e uint64) int { return cmpUint64(r.Epoch, e) })
+	if found {
+		if bytes.Compare(rec.Completion, g.Snapshots[i].Completion) >= 0 {
+			return false
+		}
+		g.Snapshots[i] = rec
+		g.recompute()
+		return true
+	}
+	g.Snapshots = slices.Insert(g.Snapshots, i, rec)
+	g.recompute()
+	return true
 }
 
 // NetworkID returns the genesis CID.
@@ -162,6 +238,10 @@ func (g *Governance) Authorize(c Checked) Verdict {
 	if !ok {
 		return ignore(fmt.Errorf("%w: fact epoch %d, journal epoch %d", ErrFutureEpoch, f.Epoch, g.CurrentEpoch()))
 	}
+	if last, ok := g.LastSnapshot(); ok && last.Covers(f.Epoch, f.Time) && !f.Kind.IsSnapshot() {
+		return ignore(fmt.Errorf("%w: %v at epoch %d time %s, snapshot of epoch %d cut %s",
+			ErrBelowSnapshot, f.Kind, f.Epoch, f.Time, last.Epoch, last.Cut))
+	}
 	if f.Kind.AdminOnly() {
 		if f.Author != info.Admin {
 			if at, replaced := g.ReplacedAt(f.Author); replaced && f.Epoch >= at {
@@ -240,6 +320,12 @@ func compareApprovals(a, b ApprovalRecord) int {
 
 // recompute rebuilds the epoch chain from epoch 0. For each epoch e:
 //
+//  0. A completed snapshot of epoch e closes it: epoch e+1 keeps the
+//     roster and admin, and proposals of epoch e are void. (A snapshot
+//     completion is self-certifying: M members of roster(e) signed it.
+//     Honest members approve one candidate per epoch across snapshots,
+//     roster changes and admin replacements, so under the fault model
+//     below a snapshot and another transition never both complete.)
 //  1. The candidates are the proposals authored at epoch e.
 //  2. An approval counts for a candidate iff it was authored at epoch e by
 //     a member of roster(e) and names that candidate; each member counts
@@ -262,6 +348,12 @@ func (g *Governance) recompute() {
 	for {
 		info := &g.Epochs[len(g.Epochs)-1]
 		e := info.Epoch
+		if snap, ok := g.SnapshotAt(e); ok {
+			next := *info
+			next.Epoch, next.Cause, next.CauseKind = e+1, snap.Completion, KindSnapshotCompleted
+			g.Epochs = append(g.Epochs, next)
+			continue
+		}
 		// Rule 2: approvals are sorted by (proposal, member), so a
 		// member's repeated approvals of one proposal are adjacent.
 		votes := map[string]uint32{}

@@ -126,6 +126,21 @@ func (k Kind) Known() bool { _, ok := kinds[k]; return ok }
 // author facts of this kind.
 func (k Kind) AdminOnly() bool { return kinds[k].adminOnly }
 
+// IsSnapshot reports whether k is a snapshot round kind (proposal,
+// approval, completion). These facts are journalled and never pruned, but
+// they are not part of the hashed state: a round's own facts must not
+// change the digest it certifies.
+func (k Kind) IsSnapshot() bool {
+	return k == KindSnapshotProposed || k == KindSnapshotApproved || k == KindSnapshotCompleted
+}
+
+// Prunable reports whether facts of kind k are deleted from the journal
+// once a completed snapshot covers them: application data and cache
+// invalidations. Governance, snapshot, release, policy and upgrade facts
+// are kept: they are small, and a joining node verifies the roster chain
+// and the release catalogue from them.
+func (k Kind) Prunable() bool { return k == KindData || k == KindCacheInvalidated }
+
 // AllKinds returns every defined kind in numeric order.
 func AllKinds() []Kind {
 	out := make([]Kind, 0, len(kinds))

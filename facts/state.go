@@ -29,7 +29,18 @@ const (
 	keyKindCount  = 'n' // n kind(be16) -> big-endian uint64 count
 	keyAccum      = 'h' // h -> LtHash accumulator, not itself hashed
 	keyJournalSum = 'j' // j -> sum of every fact's 32-byte ID mod 2^256
+
+	// Snapshot round bookkeeping: not hashed (see Hashed).
+	keySnapProposal = 'p' // p proposal-CID -> SnapshotProposalRecord
 )
+
+// Hashed reports whether a state entry is covered by the state digest and
+// belongs in a snapshot's state blob. The LtHash accumulator itself and
+// the snapshot round bookkeeping are not: a round's own proposal and
+// approvals must not change the digest it certifies.
+func Hashed(key []byte) bool {
+	return len(key) > 0 && key[0] != keyAccum && key[0] != keySnapProposal
+}
 
 // JournalSum is the sum, as 256-bit little-endian integers mod 2^256, of
 // the 32-byte IDs (the sha2-256 digests in the CIDs) of every fact the
@@ -226,6 +237,15 @@ func (t *Txn) Apply(c Checked) (Verdict, error) {
 		if v := g.Authorize(c); v.Result != Accept {
 			return v, nil
 		}
+		if c.fact.Kind.IsSnapshot() {
+			v, err := t.applySnapshot(c)
+			if err != nil || v.Result != Accept {
+				return v, err
+			}
+			t.seen[c.id] = true
+			t.facts = append(t.facts, Verified{c})
+			return accepted, nil
+		}
 		if err := t.reduce(c); err != nil {
 			return Verdict{}, err
 		}
@@ -344,11 +364,13 @@ func (t *Txn) Commit() (*Batch, error) {
 		if string(o) == string(v) && (o == nil) == (v == nil) {
 			continue
 		}
-		if o != nil {
-			acc.addEntry([]byte(k), o, true)
-		}
-		if v != nil {
-			acc.addEntry([]byte(k), v, false)
+		if Hashed([]byte(k)) {
+			if o != nil {
+				acc.addEntry([]byte(k), o, true)
+			}
+			if v != nil {
+				acc.addEntry([]byte(k), v, false)
+			}
 		}
 		b.Writes = append(b.Writes, StateWrite{Key: []byte(k), Value: v})
 	}

@@ -224,6 +224,9 @@ func (n *Node) authorFor(ctx context.Context, kind facts.Kind, p facts.Payload) 
 		return nil, fmt.Errorf("%w: %v", api.ErrBadRequest, err)
 	}
 	v, err := n.Author(ctx, kind, p)
+	if errors.Is(err, errQueued) {
+		return &api.WriteResult{Kind: kind.String(), Epoch: n.gov.Load().CurrentEpoch(), Queued: true}, nil
+	}
 	if err != nil {
 		if errors.Is(err, facts.ErrTooLarge) || errors.Is(err, ErrBadRelease) {
 			return nil, fmt.Errorf("%w: %w", api.ErrBadRequest, err)

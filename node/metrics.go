@@ -23,6 +23,12 @@ type metrics struct {
 	journal      prometheus.Gauge
 	peers        prometheus.Gauge
 	held         prometheus.Gauge
+
+	snapshotRounds  *prometheus.CounterVec // committed, aborted
+	snapshotRefused prometheus.Counter
+	fence           prometheus.Gauge
+	queued          prometheus.Gauge
+	gcPruned        prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, c *cache.Cache) *metrics {
@@ -57,12 +63,22 @@ func newMetrics(reg prometheus.Registerer, c *cache.Cache) *metrics {
 		epoch:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "aura_identity_epoch", Help: "Current identity epoch."}),
 		journal: prometheus.NewGauge(prometheus.GaugeOpts{Name: "aura_journal_facts", Help: "Facts in the journal."}),
 		peers:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "aura_peers", Help: "Connected peers."}),
-		held:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "aura_held_facts", Help: "Facts held until the journal reaches their epoch."}),
+		held:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "aura_held_facts", Help: "Facts held until the journal reaches their epoch, their snapshot proposal, or the end of a snapshot round."}),
+		snapshotRounds: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aura_snapshot_rounds_total", Help: "Snapshot rounds seen to an end, by outcome (committed, aborted).",
+		}, []string{"outcome"}),
+		snapshotRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "aura_snapshot_refused_total", Help: "Snapshot facts the snapshot state machine refused (duplicate, equivocation, unknown or closed round).",
+		}),
+		fence:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "aura_snapshot_fence_active", Help: "1 while a snapshot writer fence is up."}),
+		queued:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "aura_snapshot_queued_writes", Help: "Local writes queued behind the writer fence."}),
+		gcPruned: prometheus.NewCounter(prometheus.CounterOpts{Name: "aura_gc_pruned_facts_total", Help: "Facts deleted by garbage collection below snapshots."}),
 	}
 	cacheStat := func(name, help string, f func(cache.Stats) float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return f(c.Stats()) })
 	}
 	reg.MustRegister(m.ingested, m.refused, m.gossip, m.syncs, m.syncFacts, m.syncBytes, m.syncRounds, m.syncDuration, m.misbehaviour, m.epoch, m.journal, m.peers, m.held,
+		m.snapshotRounds, m.snapshotRefused, m.fence, m.queued, m.gcPruned,
 		cacheStat("aura_cache_hits", "Cache hits.", func(s cache.Stats) float64 { return float64(s.Hits) }),
 		cacheStat("aura_cache_misses", "Cache misses.", func(s cache.Stats) float64 { return float64(s.Misses) }),
 		cacheStat("aura_cache_invalidations", "Cache entries dropped by invalidation floors.", func(s cache.Stats) float64 { return float64(s.Invalidations) }),
@@ -95,6 +111,9 @@ func reasonLabel(err error) string {
 		{facts.ErrNoGenesis, "no_genesis"},
 		{ErrBadRelease, "bad_release"},
 		{facts.ErrBadSnapshot, "bad_snapshot"},
+		{facts.ErrBelowSnapshot, "below_snapshot"},
+		{facts.ErrMissingProposal, "missing_proposal"},
+		{errPastCut, "past_snapshot_cut"},
 	} {
 		if errors.Is(err, r.err) {
 			return r.label

@@ -43,6 +43,9 @@ type Params struct {
 	Host host.Host
 	// CacheEntries bounds the local cache; default 100000.
 	CacheEntries int
+	// SnapshotDir is where snapshot state blobs are stored by CID; empty
+	// keeps them in memory (tests).
+	SnapshotDir string
 	// OnCommit, if set, is called on the loop goroutine after every
 	// journal commit with the facts it added (benchmarks and tests use
 	// it to time delivery). It must return quickly and not call the node.
@@ -92,6 +95,12 @@ type Node struct {
 	// loop-owned state.
 	clock facts.Clock
 	held  map[cid.Cid]facts.Checked
+	snap  snapshotState
+
+	genesis   []byte
+	blobs     *blobStore
+	adopting  atomic.Bool
+	preDigest facts.Digest
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -169,6 +178,11 @@ func New(p Params) (*Node, error) {
 	if err := n.loadReleases(); err != nil {
 		return nil, err
 	}
+	n.genesis = p.Genesis
+	n.blobs = newBlobStore(p.SnapshotDir)
+	if err := n.initSnapshots(); err != nil {
+		return nil, err
+	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if err := n.startHost(p.Host); err != nil {
 		n.cancel()
@@ -180,6 +194,7 @@ func New(p Params) (*Node, error) {
 		return nil, err
 	}
 	n.host.SetStreamHandler(syncProtocol(n.netID), n.serveSync)
+	n.host.SetStreamHandler(blobProtocol(n.netID), n.serveBlob)
 	n.host.Network().Notify(&network.NotifyBundle{
 		ConnectedF: func(_ network.Network, c network.Conn) {
 			select {
@@ -288,6 +303,7 @@ func (n *Node) Close() error {
 		n.mdns.Close()
 	}
 	n.host.RemoveStreamHandler(syncProtocol(n.netID))
+	n.host.RemoveStreamHandler(blobProtocol(n.netID))
 	n.sub.Cancel()
 	n.topic.Close()
 	n.wg.Wait()
@@ -335,12 +351,18 @@ func (n *Node) do(ctx context.Context, f func()) error {
 func (n *Node) loop() {
 	defer n.wg.Done()
 	batch := make([]inbound, 0, 1024)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
 	for {
 		select {
 		case <-n.ctx.Done():
 			return
+		case <-tick.C:
+			n.snapshotTick()
+			n.runSnapshots()
 		case f := <-n.reqs:
 			f()
+			n.runSnapshots()
 		case in := <-n.incoming:
 			batch = append(batch[:0], in)
 		drain:
@@ -353,6 +375,7 @@ func (n *Node) loop() {
 				}
 			}
 			n.ingest(batch)
+			n.runSnapshots()
 		}
 	}
 }
@@ -366,6 +389,20 @@ func (n *Node) ingest(batch []inbound) {
 		n.clock.Observe(in.fact.Fact().Time)
 		if v := checkRelease(in.fact, n.gov.Load()); v.Result != facts.Accept {
 			verdicts[i] = v
+			continue
+		}
+		if n.pastCut(in.fact.Fact()) {
+			verdicts[i] = facts.Verdict{Result: facts.Ignore, Reason: errPastCut}
+			continue
+		}
+		if in.fact.Fact().Kind == facts.KindSnapshotCompleted {
+			// A completion commits alone, so the state just before it
+			// can be compared with the certified state.
+			if err := n.commit(txn); err != nil {
+				n.log.Error("journal commit failed", "err", err)
+			}
+			verdicts[i] = n.applyCompletion(in.fact)
+			txn = facts.NewTxn(n.journal)
 			continue
 		}
 		v, err := txn.Apply(in.fact)
@@ -390,7 +427,7 @@ func (n *Node) ingest(batch []inbound) {
 			n.metrics.ingested.WithLabelValues(in.source).Inc()
 		default:
 			n.metrics.refused.WithLabelValues(in.source, v.Result.String(), reasonLabel(v.Reason)).Inc()
-			if errors.Is(v.Reason, facts.ErrFutureEpoch) && len(n.held) < maxHeld {
+			if holdable(v.Reason) && len(n.held) < maxHeld {
 				n.held[in.fact.ID()] = in.fact
 			} else if v.Result == facts.Reject {
 				n.log.Debug("fact refused", "source", in.source, "id", in.fact.ID(), "verdict", v)
@@ -400,7 +437,7 @@ func (n *Node) ingest(batch []inbound) {
 			in.done <- v
 		}
 	}
-	if n.gov.Load().CurrentEpoch() != before && len(n.held) > 0 {
+	if len(n.held) > 0 && (n.gov.Load().CurrentEpoch() != before || n.heldMayApply(batch, verdicts)) {
 		n.retryHeld()
 	}
 	n.stats.held.Store(int64(len(n.held)))
@@ -413,11 +450,25 @@ func (n *Node) retryHeld() {
 		before := len(n.held)
 		txn := facts.NewTxn(n.journal)
 		for id, c := range n.held {
+			if n.pastCut(c.Fact()) {
+				continue
+			}
+			if c.Fact().Kind == facts.KindSnapshotCompleted {
+				if err := n.commit(txn); err != nil {
+					n.log.Error("journal commit failed", "err", err)
+					return
+				}
+				if v := n.applyCompletion(c); !holdable(v.Reason) {
+					delete(n.held, id)
+				}
+				txn = facts.NewTxn(n.journal)
+				continue
+			}
 			v, err := txn.Apply(c)
 			if err != nil {
 				return
 			}
-			if v.Result == facts.Accept || !errors.Is(v.Reason, facts.ErrFutureEpoch) {
+			if v.Result == facts.Accept || !holdable(v.Reason) {
 				delete(n.held, id)
 			}
 		}
@@ -444,6 +495,7 @@ func (n *Node) commit(txn *facts.Txn) error {
 	if err := n.journal.Commit(b); err != nil {
 		return err
 	}
+	n.queueSnapshotFacts(b.Facts, n.preDigest)
 	n.set.mu.Lock()
 	for _, v := range b.Facts {
 		n.set.tree.Insert(itemOf(v.ID(), v.Fact().Time))
@@ -463,15 +515,19 @@ func (n *Node) commit(txn *facts.Txn) error {
 			n.cache.Invalidated(ci.Keys, ci.EpochFloor)
 		}
 		switch v.Fact().Kind {
-		case facts.KindRosterChangeProposed, facts.KindAdminReplacement, facts.KindTransitionApproved:
+		case facts.KindRosterChangeProposed, facts.KindAdminReplacement, facts.KindTransitionApproved, facts.KindSnapshotCompleted:
 			g, err := facts.ReadGovernance(n.journal)
 			if err != nil {
 				return err
 			}
-			if g.CurrentEpoch() != n.gov.Load().CurrentEpoch() {
+			advanced := g.CurrentEpoch() != n.gov.Load().CurrentEpoch()
+			if advanced {
 				n.log.Info("identity epoch advanced", "epoch", g.CurrentEpoch(), "cause", g.Current().CauseKind, "admin", g.Current().Admin)
 			}
 			n.gov.Store(g)
+			if advanced && g.Current().CauseKind != facts.KindSnapshotCompleted && n.snap.m != nil {
+				n.snapshotActions(n.snap.m.AdvanceEpoch(g.CurrentEpoch()))
+			}
 		}
 	}
 	n.recordGauges()
@@ -489,6 +545,14 @@ func (n *Node) recordGauges() {
 // it through the pipeline, commits it and publishes it. It runs on the
 // loop.
 func (n *Node) author(kind facts.Kind, payload facts.Payload) (facts.Checked, error) {
+	if n.fenced(kind) {
+		if err := payload.CheckPayload(kind); err != nil {
+			return facts.Checked{}, err
+		}
+		n.snap.queue = append(n.snap.queue, queuedWrite{kind: kind, payload: payload, queued: n.now()})
+		n.metrics.queued.Set(float64(len(n.snap.queue)))
+		return facts.Checked{}, errQueued
+	}
 	gov := n.gov.Load()
 	raw, id, err := facts.Sign(n.keys.Authority, facts.Draft{
 		Network: n.netID,
@@ -507,16 +571,23 @@ func (n *Node) author(kind facts.Kind, payload facts.Payload) (facts.Checked, er
 	if v.Result != facts.Accept {
 		return facts.Checked{}, v.Reason
 	}
-	txn := facts.NewTxn(n.journal)
-	v, err = txn.Apply(c)
-	if err != nil {
-		return facts.Checked{}, err
-	}
-	if v.Result != facts.Accept {
-		return facts.Checked{}, fmt.Errorf("this node may not write %v: %w", kind, v.Reason)
-	}
-	if err := n.commit(txn); err != nil {
-		return facts.Checked{}, err
+	if kind == facts.KindSnapshotCompleted {
+		v = n.applyCompletion(c)
+		if v.Result != facts.Accept {
+			return facts.Checked{}, fmt.Errorf("this node may not write %v: %w", kind, v.Reason)
+		}
+	} else {
+		txn := facts.NewTxn(n.journal)
+		v, err = txn.Apply(c)
+		if err != nil {
+			return facts.Checked{}, err
+		}
+		if v.Result != facts.Accept {
+			return facts.Checked{}, fmt.Errorf("this node may not write %v: %w", kind, v.Reason)
+		}
+		if err := n.commit(txn); err != nil {
+			return facts.Checked{}, err
+		}
 	}
 	n.metrics.ingested.WithLabelValues(sourceLocal).Inc()
 	// The fact is durable before it is announced. Publish keeps the slice:

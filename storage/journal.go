@@ -34,6 +34,19 @@ type Journal interface {
 	ScanTime(after TimeKey, limit int) ([]TimeItem, error)
 	// Count returns the number of facts in the journal.
 	Count() (uint64, error)
+	// Prune deletes facts and their index entries in one atomic write
+	// (garbage collection below a snapshot); it never touches state. It
+	// returns how many of the facts were present.
+	Prune(ids []cid.Cid) (int, error)
+	// ScanState calls fn with every state entry in key order. fn may
+	// keep the slices.
+	ScanState(fn func(key, value []byte) error) error
+	// Hydrate replaces the whole state with the given entries, adds the
+	// given facts (without reducing them: the state reflects them) and
+	// deletes the pruned ones (a fact both added and pruned is kept), in
+	// one atomic write: a node adopting a snapshot. (The in-memory twin
+	// is atomic only with respect to its own readers.)
+	Hydrate(state []facts.StateWrite, add []facts.Verified, prune []cid.Cid) error
 	// Close releases the journal. Closing twice is not an error.
 	Close() error
 }
