@@ -33,6 +33,8 @@ type Config struct {
 	SyncInterval Duration `json:"sync_interval"`
 	// LogLevel is debug, info, warn or error. Default info.
 	LogLevel string `json:"log_level"`
+	// Snapshot configures snapshot rounds and the auto-snapshot trigger.
+	Snapshot SnapshotConfig `json:"snapshot"`
 }
 
 // Duration is a time.Duration that reads and writes as "30s" in JSON.
@@ -78,6 +80,9 @@ func (c *Config) Validate() error {
 	}
 	if c.LogLevel == "" {
 		c.LogLevel = d.LogLevel
+	}
+	if err := c.Snapshot.validate(); err != nil {
+		return err
 	}
 	for _, s := range c.ListenAddrs {
 		if _, err := ma.NewMultiaddr(s); err != nil {
