@@ -28,6 +28,7 @@ type Status struct {
 	Gossip       GossipStats       `json:"gossip"`
 	Sync         SyncStats         `json:"sync"`
 	HeldFacts    int               `json:"held_facts"`
+	Snapshot     *SnapshotStatus   `json:"snapshot,omitempty"`
 	DiskBytes    uint64            `json:"disk_bytes"`
 	UptimeSecond float64           `json:"uptime_s"`
 }

@@ -46,12 +46,17 @@ func (n *Node) Status(ctx context.Context) (*api.Status, error) {
 	if err != nil {
 		return nil, err
 	}
+	snap, err := n.SnapshotStatus(ctx)
+	if err != nil {
+		return nil, err
+	}
 	counts, err := facts.ReadKindCounts(n.journal)
 	if err != nil {
 		return nil, err
 	}
 	s := &api.Status{
 		Version:      Version,
+		Snapshot:     snap,
 		NetworkID:    n.netID.String(),
 		NetworkName:  gov.Name,
 		PeerID:       n.host.ID().String(),

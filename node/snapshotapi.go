@@ -226,4 +226,3 @@ func (n *Node) maybeAutoSnapshot() {
 	}
 	n.log.Info("auto-snapshot proposed", "tail_facts", tail)
 }
-

@@ -451,7 +451,6 @@ func (n *Node) onSnapshotCommitted(rec facts.SnapshotRecord, preDigest facts.Dig
 	n.snap.adopt = &r
 }
 
-
 // checkGC runs at start: a snapshot whose prunable facts are still in the
 // journal was interrupted (crash) between commit and pruning. With the
 // blob stored locally this node's state matched and pruning resumes;

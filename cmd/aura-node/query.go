@@ -112,6 +112,36 @@ func printStatus(out io.Writer, st *api.Status) {
 
 	fmt.Fprintf(out, "\npending proposals (%d)\n", len(st.Pending))
 	printProposals(out, st.Pending)
+
+	if st.Snapshot != nil {
+		fmt.Fprintln(out, "\nsnapshots")
+		printSnapshotStatus(&indent{w: out, prefix: "  "}, st.Snapshot)
+	}
+}
+
+// indent prefixes every line written through it.
+type indent struct {
+	w      io.Writer
+	prefix string
+	mid    bool
+}
+
+func (d *indent) Write(p []byte) (int, error) {
+	for _, line := range strings.SplitAfter(string(p), "\n") {
+		if line == "" {
+			continue
+		}
+		if !d.mid {
+			if _, err := io.WriteString(d.w, d.prefix); err != nil {
+				return 0, err
+			}
+		}
+		if _, err := io.WriteString(d.w, line); err != nil {
+			return 0, err
+		}
+		d.mid = !strings.HasSuffix(line, "\n")
+	}
+	return len(p), nil
 }
 
 func printRoster(out io.Writer, roster []api.RosterMember, admin string) {

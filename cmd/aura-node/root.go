@@ -75,6 +75,7 @@ Try a local 3-node network first:
 		a.cacheCmd(),
 		a.adminCmd(),
 		a.syncCmd(),
+		a.snapshotCmd(),
 		a.releaseCmd(),
 		a.benchCmd(),
 		testnetCmd(),
