@@ -6,6 +6,8 @@ import (
 	"time"
 
 	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/aura-node/aura-node/release"
 )
 
 // Config is the node's configuration, stored as config.json in its home.
@@ -35,6 +37,17 @@ type Config struct {
 	LogLevel string `json:"log_level"`
 	// Snapshot configures snapshot rounds and the auto-snapshot trigger.
 	Snapshot SnapshotConfig `json:"snapshot"`
+	// ReleaseDiscovery is the release discovery policy: which release
+	// authorities and builders the node trusts and whether it fetches
+	// release metadata and artifacts by itself. Default (absent): trust
+	// no one but the node's own authority, fetch nothing. Written by
+	// `aura-node policy set discovery`.
+	ReleaseDiscovery *release.DiscoveryPolicy `json:"release_discovery,omitempty"`
+	// ReleaseSharing is the release sharing policy: which releases' facts
+	// the node relays, whose artifacts it pins and serves, which it
+	// recommends. Default (absent): release.DefaultSharingPolicy. Written
+	// by `aura-node policy set sharing`.
+	ReleaseSharing *release.SharingPolicy `json:"release_sharing,omitempty"`
 }
 
 // Duration is a time.Duration that reads and writes as "30s" in JSON.
@@ -104,5 +117,5 @@ func (c *Config) Validate() error {
 	default:
 		return fmt.Errorf("%w: log_level %q: want debug, info, warn or error", ErrBadConfig, c.LogLevel)
 	}
-	return nil
+	return c.validateReleasePolicies()
 }

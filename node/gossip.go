@@ -117,6 +117,14 @@ func (n *Node) validate(ctx context.Context, from peer.ID, msg *pubsub.Message) 
 		n.stats.gossipAccepted.Add(1)
 		n.metrics.gossip.WithLabelValues("accept").Inc()
 		msg.ValidatorData = c
+		if !n.forwardsRelease(c) {
+			// Stored but not relayed: sharing policy (release_policy.go).
+			select {
+			case n.incoming <- inbound{fact: c, source: sourceGossip}:
+			default:
+			}
+			return pubsub.ValidationIgnore
+		}
 		return pubsub.ValidationAccept
 	case facts.Reject:
 		n.stats.gossipRejected.Add(1)

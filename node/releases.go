@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/aura-node/aura-node/api"
 	"github.com/aura-node/aura-node/facts"
@@ -19,75 +21,186 @@ var releaseKinds = []facts.Kind{
 	facts.KindReleaseRevoked, facts.KindReleaseSuperseded, facts.KindRecommendationPublished,
 }
 
-func isReleaseKind(k facts.Kind) bool {
-	for _, r := range releaseKinds {
-		if k == r {
-			return true
-		}
-	}
-	return false
-}
+// releaseViewKinds are every kind the node's release view reduces: the
+// catalogue's, plus declared series and published discovery and sharing
+// policies, which the node keeps beside the catalogue.
+var releaseViewKinds = append(slices.Clone(releaseKinds),
+	facts.KindSeriesDeclared, facts.KindDiscoveryPolicyPublished, facts.KindSharingPolicyPublished)
+
+func isReleaseKind(k facts.Kind) bool { return slices.Contains(releaseKinds, k) }
+
+func isReleaseViewKind(k facts.Kind) bool { return slices.Contains(releaseViewKinds, k) }
 
 // ErrBadRelease marks release facts that fail release/'s checks.
 var ErrBadRelease = errors.New("node: invalid release fact")
 
-// releaseCatalogue is the node's view of the release catalogue, reduced
-// from the release facts of the journal (release.Catalogue is order
-// independent, so every node with the same facts has the same catalogue).
-// The loop applies; API readers take the lock.
+// releaseCatalogue is the node's release view: the release catalogue
+// reduced from the release facts of the journal (release.Catalogue is
+// order independent, so every node with the same facts has the same
+// catalogue), the declared series, the published policies, and this
+// node's own discovery and sharing policies. The loop applies facts; API
+// readers and the gossip validator take the read lock.
 type releaseCatalogue struct {
-	mu  sync.RWMutex
-	cat *release.Catalogue
+	mu        sync.RWMutex
+	cat       *release.Catalogue
+	series    map[string]map[facts.AuthorityID]string // series -> declarer -> description
+	published map[publishedKey]publishedPolicy
+	// changed is closed, and replaced, whenever the catalogue or the
+	// node's policies change (see releasesChanged).
+	changed chan struct{}
+
+	// policy is this node's discovery and sharing policy; replaced
+	// whole, never mutated.
+	policy atomic.Pointer[releasePolicy]
+	// holder says whether this node holds an artifact; set by the
+	// artifact store (setArtifactHolder), nil until then.
+	holder atomic.Pointer[artifactHolder]
 }
 
 // checkRelease runs release/'s checks on a release fact before it may be
-// stored or forwarded: a declaration's manifest must verify (canonical,
-// ID recomputed from series and provenance, signed by its author), and
-// every other record must decode. Records that depend on a declaration
-// not yet seen are held by the catalogue, not refused.
+// stored or forwarded. The checks need no other fact, so every node gives
+// every fact the same verdict whatever order facts arrive in:
+//
+//  1. A declaration's manifest verifies: canonical, valid, its release ID
+//     recomputed from series and provenance, signed by its author.
+//  2. A build certificate verifies under its builder and names the
+//     release it is presented for.
+//  3. Revocations, supersessions, availabilities and recommendations are
+//     well formed.
+//  4. A declared series has a valid name.
+//  5. A published discovery or sharing policy decodes and validates, and
+//     an authority-scoped one is for the author's own authority.
+//
+// Checks that need the release's manifest (a certificate's provenance, an
+// availability's artifact, a revoker's authority) are the catalogue's:
+// such records are held until a declaration arrives and then stored or
+// dropped, never heeded before.
 func checkRelease(c facts.Checked, gov *facts.Governance) facts.Verdict {
 	f := c.Fact()
-	if !isReleaseKind(f.Kind) {
+	if !isReleaseViewKind(f.Kind) {
 		return facts.Verdict{Result: facts.Accept}
 	}
-	admin := facts.AuthorityID{}
-	if info, ok := gov.At(f.Epoch); ok {
-		admin = info.Admin
+	reject := func(err error) facts.Verdict {
+		return facts.Verdict{Result: facts.Reject, Reason: fmt.Errorf("%w: %w", ErrBadRelease, err)}
 	}
-	rec, err := release.RecordFromFact(c.Payload(), f.Author, admin)
-	if err != nil {
-		return facts.Verdict{Result: facts.Reject, Reason: fmt.Errorf("%w: %v", ErrBadRelease, err)}
-	}
-	if d, ok := rec.(release.Declared); ok {
-		if _, _, err := release.VerifyManifest(d.Manifest, d.Signature, d.Release); err != nil {
-			return facts.Verdict{Result: facts.Reject, Reason: fmt.Errorf("%w: %v", ErrBadRelease, err)}
+	switch p := c.Payload().(type) {
+	case *facts.SeriesDeclared:
+		if err := release.ValidateSeries(p.Series); err != nil {
+			return reject(err)
 		}
+		return facts.Verdict{Result: facts.Accept}
+	case *facts.PolicyPublished:
+		if _, err := decodePublishedPolicy(f.Kind, p.Policy); err != nil {
+			return reject(err)
+		}
+		if p.Scope.Kind == facts.ScopeAuthority && p.Scope.ID != f.Author.String() {
+			return reject(fmt.Errorf("policy for authority scope %q published by %s: an authority publishes policy for itself only", p.Scope.ID, f.Author))
+		}
+		return facts.Verdict{Result: facts.Accept}
+	}
+	rec, err := release.RecordFromFact(c.Payload(), f.Author, adminAt(gov, f.Epoch))
+	if err != nil {
+		return reject(err)
+	}
+	if err := release.CheckRecord(rec); err != nil {
+		return reject(err)
 	}
 	return facts.Verdict{Result: facts.Accept}
 }
 
-// apply adds a committed release fact to the catalogue. The caller holds
-// mu for writing.
+func adminAt(gov *facts.Governance, epoch uint64) facts.AuthorityID {
+	if info, ok := gov.At(epoch); ok {
+		return info.Admin
+	}
+	return facts.AuthorityID{}
+}
+
+// decodePublishedPolicy decodes the document of a discovery or sharing
+// policy fact.
+func decodePublishedPolicy(k facts.Kind, raw []byte) (any, error) {
+	switch k {
+	case facts.KindDiscoveryPolicyPublished:
+		return release.DecodeDiscoveryPolicy(raw)
+	case facts.KindSharingPolicyPublished:
+		return release.DecodeSharingPolicy(raw)
+	}
+	return nil, fmt.Errorf("kind %v is not a release policy", k)
+}
+
+// publishedKey names one published policy: the latest by (time, bytes)
+// per author, scope and kind is kept.
+type publishedKey struct {
+	author facts.AuthorityID
+	kind   facts.Kind
+	scope  string // scope kind and ID
+}
+
+type publishedPolicy struct {
+	scope  facts.Scope
+	time   facts.Timestamp
+	policy []byte
+}
+
+// apply adds a committed fact to the release view. The caller holds mu
+// for writing.
 func (r *releaseCatalogue) apply(gov *facts.Governance, f *facts.Fact, p facts.Payload) {
-	if !isReleaseKind(f.Kind) {
+	if !isReleaseViewKind(f.Kind) {
 		return
 	}
-	admin := facts.AuthorityID{}
-	if info, ok := gov.At(f.Epoch); ok {
-		admin = info.Admin
+	switch p := p.(type) {
+	case *facts.SeriesDeclared:
+		if r.series[p.Series] == nil {
+			r.series[p.Series] = map[facts.AuthorityID]string{}
+		}
+		// One description per declarer: the lexically greatest, so the
+		// result does not depend on arrival order.
+		if old, ok := r.series[p.Series][f.Author]; !ok || p.Description > old {
+			r.series[p.Series][f.Author] = p.Description
+		}
+		r.notify()
+		return
+	case *facts.PolicyPublished:
+		key := publishedKey{author: f.Author, kind: f.Kind, scope: fmt.Sprintf("%d/%s", p.Scope.Kind, p.Scope.ID)}
+		old, ok := r.published[key]
+		// Rules: 1. the later HLC time wins; 2. then the greater bytes.
+		if !ok || f.Time > old.time || (f.Time == old.time && string(p.Policy) > string(old.policy)) {
+			r.published[key] = publishedPolicy{scope: p.Scope, time: f.Time, policy: slices.Clone(p.Policy)}
+		}
+		return
 	}
-	rec, err := release.RecordFromFact(p, f.Author, admin)
+	rec, err := release.RecordFromFact(p, f.Author, adminAt(gov, f.Epoch))
 	if err != nil {
 		return // checkRelease refused these before they were stored
 	}
-	r.cat.Apply(rec) // an unauthorised revocation is held, not heeded
+	// A record the catalogue refuses (a certificate over other
+	// provenance than the manifest's, an availability of an artifact the
+	// manifest lacks) stays in the journal, signed by its author, but is
+	// not part of the catalogue; an unauthorised revocation is held, not
+	// heeded.
+	if out, err := r.cat.Apply(rec); err == nil && out != release.Unchanged {
+		r.notify()
+	}
 }
 
-// loadReleases rebuilds the catalogue from the journal's release facts.
+// notify wakes everything waiting on releasesChanged. The caller holds mu
+// for writing.
+func (r *releaseCatalogue) notify() {
+	close(r.changed)
+	r.changed = make(chan struct{})
+}
+
+// loadReleases rebuilds the release view from the journal's facts and
+// installs the configured policies.
 func (n *Node) loadReleases() error {
+	n.releases.mu.Lock()
 	n.releases.cat = release.NewCatalogue()
+	n.releases.series = map[string]map[facts.AuthorityID]string{}
+	n.releases.published = map[publishedKey]publishedPolicy{}
+	n.releases.changed = make(chan struct{})
+	n.releases.mu.Unlock()
+	n.releases.policy.Store(policyFromConfig(n.cfg))
 	gov := n.gov.Load()
-	for _, k := range releaseKinds {
+	for _, k := range releaseViewKinds {
 		var since facts.Timestamp
 		for {
 			page, err := n.journal.List(storage.Query{Kind: k, Since: since, Limit: storage.MaxLimit})

@@ -674,5 +674,8 @@ func EvaluateSharing(s SharingPolicy, p DiscoveryPolicy, e Entry) Decision {
 
 // DefaultSharingPolicy is a node's sharing policy until its operator sets
 // one: relay the facts of every verified release, so the network keeps
-// spreading what it learns, and pin or recommend nothing.
-func DefaultSharingPolicy() SharingPolicy { return SharingPolicy{Forward: SelectorAll} }
+// spreading what it learns; pin (keep and serve) the artifacts of trusted
+// releases; recommend nothing.
+func DefaultSharingPolicy() SharingPolicy {
+	return SharingPolicy{Forward: SelectorAll, Pin: SelectorTrusted}
+}
