@@ -53,11 +53,7 @@ func (c *Client) do(ctx context.Context, method, path string, body io.Reader, ou
 		return fmt.Errorf("api: reading response: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		var eb ErrorBody
-		if json.Unmarshal(data, &eb) == nil && eb.Error != "" {
-			return &APIError{Code: resp.StatusCode, Message: eb.Error}
-		}
-		return &APIError{Code: resp.StatusCode, Message: strings.TrimSpace(string(data))}
+		return errorFrom(resp.StatusCode, data)
 	}
 	if out == nil {
 		return nil
@@ -205,4 +201,13 @@ func (c *Client) SyncNow(ctx context.Context, req SyncRequest) (*SyncReport, err
 func (c *Client) AdminStatus(ctx context.Context) (*AdminStatus, error) {
 	var out AdminStatus
 	return &out, c.do(ctx, http.MethodGet, "/v1/admin/status", nil, &out)
+}
+
+// errorFrom turns an error response into an *APIError.
+func errorFrom(code int, data []byte) error {
+	var eb ErrorBody
+	if json.Unmarshal(data, &eb) == nil && eb.Error != "" {
+		return &APIError{Code: code, Message: eb.Error}
+	}
+	return &APIError{Code: code, Message: strings.TrimSpace(string(data))}
 }

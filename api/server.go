@@ -148,9 +148,16 @@ func (s *server) auth(h func(w http.ResponseWriter, r *http.Request) (any, error
 			writeJSON(w, code, ErrorBody{Error: err.Error()})
 			return
 		}
+		if _, ok := out.(alreadyWritten); ok {
+			return
+		}
 		writeJSON(w, http.StatusOK, out)
 	}
 }
+
+// alreadyWritten is what a handler returns when it wrote its own response
+// body (a stream that is not JSON).
+type alreadyWritten struct{}
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")

@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net/http"
 )
 
@@ -11,6 +13,10 @@ type SnapshotBackend interface {
 	ApproveSnapshot(ctx context.Context, req SnapshotApproveRequest) (*SnapshotApproveResult, error)
 	SnapshotStatus(ctx context.Context) (*SnapshotStatus, error)
 	Snapshots(ctx context.Context) (*SnapshotList, error)
+	// Backup writes an unencrypted backup archive (a tar: the latest
+	// snapshot's proposal, completion and blob, and the journal tail) to
+	// w. It returns an error before writing anything if it cannot.
+	Backup(ctx context.Context, w io.Writer, started func()) error
 }
 
 // SnapshotApproveRequest names the proposal to approve; empty means every
@@ -112,6 +118,16 @@ func (s *server) snapshotRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/snapshots", s.auth(func(w http.ResponseWriter, r *http.Request) (any, error) {
 		return s.b.Snapshots(r.Context())
 	}))
+	mux.HandleFunc("GET /v1/snapshots/backup", s.auth(func(w http.ResponseWriter, r *http.Request) (any, error) {
+		err := s.b.Backup(r.Context(), w, func() {
+			w.Header().Set("Content-Type", "application/x-tar")
+			w.WriteHeader(http.StatusOK)
+		})
+		if err != nil {
+			return nil, err
+		}
+		return alreadyWritten{}, nil
+	}))
 }
 
 // ProposeSnapshot asks the node to propose a snapshot of its current state.
@@ -136,4 +152,25 @@ func (c *Client) SnapshotStatus(ctx context.Context) (*SnapshotStatus, error) {
 func (c *Client) Snapshots(ctx context.Context) (*SnapshotList, error) {
 	var out SnapshotList
 	return &out, c.do(ctx, http.MethodGet, "/v1/snapshots", nil, &out)
+}
+
+// Backup streams the node's backup archive (unencrypted tar) into w.
+func (c *Client) Backup(ctx context.Context, w io.Writer) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/v1/snapshots/backup", nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	hc := *c.http
+	hc.Timeout = 0 // a large archive takes as long as it takes
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrUnreachable, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		return 0, errorFrom(resp.StatusCode, data)
+	}
+	return io.Copy(w, resp.Body)
 }

@@ -30,6 +30,7 @@ import (
 //	api.token       admin API bearer token, mode 0600
 //	api.addr        the API's listen address, written by `run`
 //	data/           Pebble journal and state
+//	snapshots/      snapshot state blobs, <cid>.blob
 type Home struct {
 	Dir string
 }
@@ -44,6 +45,8 @@ const (
 	TokenFile     = "api.token"
 	APIAddrFile   = "api.addr"
 	DataDir       = "data"
+	// SnapshotsDir holds snapshot state blobs, named by CID.
+	SnapshotsDir = "snapshots"
 )
 
 // Path returns the path of a file in the home.

@@ -39,7 +39,7 @@ func RunHome(ctx context.Context, home Home, log *slog.Logger) error {
 		return err
 	}
 	defer journal.Close()
-	n, err := New(Params{Config: cfg, Keys: keys, Genesis: genesis, Journal: journal, Logger: log})
+	n, err := New(Params{Config: cfg, Keys: keys, Genesis: genesis, Journal: journal, Logger: log, SnapshotDir: home.Path(SnapshotsDir)})
 	if err != nil {
 		return err
 	}

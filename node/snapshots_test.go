@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -158,6 +159,36 @@ func TestSnapshotCompletesPrunesAndANewNodeJoins(t *testing.T) {
 	// state, not in the pruned journal.
 	if v, err := tn.nodes[4].GetData(ctx, "app", "k00"); err != nil || string(v.Value) != "0" {
 		t.Fatalf("k00 after pruning: %v %v", v, err)
+	}
+
+	// A backup of node 0 restores into a fresh home with the same digest;
+	// a tampered or truncated archive is refused.
+	var archive bytes.Buffer
+	if err := tn.nodes[0].Backup(ctx, &archive, func() {}); err != nil {
+		t.Fatal(err)
+	}
+	want := digestOf(t, tn.nodes[0])
+	restoreInto := func(b []byte) (*RestoreReport, error) {
+		home, _, err := CreateHome(t.TempDir()+"/home", DefaultConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return Restore(home, bytes.NewReader(b), quietLogger())
+	}
+	rep, err := restoreInto(archive.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Digest != want || rep.SnapshotEpoch == nil || *rep.SnapshotEpoch != 0 {
+		t.Fatalf("restored: %+v, want digest %s", rep, want)
+	}
+	tampered := bytes.Clone(archive.Bytes())
+	tampered[len(tampered)/2] ^= 0x01
+	if _, err := restoreInto(tampered); !errors.Is(err, ErrBadBackup) {
+		t.Fatalf("tampered archive: %v, want ErrBadBackup", err)
+	}
+	if _, err := restoreInto(archive.Bytes()[:archive.Len()*2/3]); !errors.Is(err, ErrBadBackup) {
+		t.Fatalf("truncated archive: %v, want ErrBadBackup", err)
 	}
 
 	// A fresh node (not a member) joins from the snapshot.

@@ -76,6 +76,8 @@ Try a local 3-node network first:
 		a.adminCmd(),
 		a.syncCmd(),
 		a.snapshotCmd(),
+		a.backupCmd(),
+		a.restoreCmd(),
 		a.releaseCmd(),
 		a.benchCmd(),
 		testnetCmd(),
