@@ -12,7 +12,7 @@ func seedFacts(tb testing.TB) (*testnet, [][]byte) {
 	tn := newTestnet(tb, 4, 3)
 	id32 := bytes.Repeat([]byte{7}, 32)
 	sig64 := bytes.Repeat([]byte{9}, 64)
-	scope := facts.Scope{Kind: facts.ScopeManagedQuorum, ID: "q", Participants: []facts.AuthorityID{tn.auth(0)}}
+	scope := facts.Scope{Kind: facts.ScopeManagedQuorum, ID: "q", Participants: []facts.AuthorityID{tn.auth(0)}, Owner: tn.auth(1)}
 	out := [][]byte{tn.genesis, tn.data(0, 0, "k", "v"), tn.approve(1, 0, tn.id), tn.invalidate(2, 3, 1, "a", "b")}
 	for _, d := range []struct {
 		kind facts.Kind
@@ -25,7 +25,9 @@ func seedFacts(tb testing.TB) (*testnet, [][]byte) {
 		{facts.KindReleaseDeclared, &facts.ReleaseDeclared{ReleaseID: id32, Manifest: []byte("{}"), Signature: sig64}},
 		{facts.KindArtifactAvailable, &facts.ArtifactAvailable{ReleaseID: id32, Artifact: "aura-node-linux-amd64", Root: tn.id.Bytes()}},
 		{facts.KindActivationPolicyPublished, &facts.PolicyPublished{Scope: scope, Policy: []byte("p")}},
-		{facts.KindCutoverApproved, &facts.UpgradeEvent{Scope: facts.Scope{Kind: facts.ScopeDevice, ID: "d"}, ReleaseID: id32, State: "ok"}},
+		{facts.KindCutoverApproved, &facts.UpgradeEvent{Scope: scope, ReleaseID: id32, Detail: "ok"}},
+		{facts.KindUpgradeStaged, &facts.UpgradeEvent{Scope: facts.Scope{Kind: facts.ScopeDevice, ID: "d", Owner: tn.auth(0)}, ReleaseID: id32, Device: "d", Version: "1.2.0", Class: 1, Gates: []string{"healthz", "readyz"}}},
+		{facts.KindHealthGateResult, &facts.UpgradeEvent{Scope: scope, ReleaseID: id32, Device: "d", Gate: "readyz", OK: true}},
 		{facts.KindMigrationApplied, &facts.MigrationApplied{FromVersion: 1, ToVersion: 2, Name: "m"}},
 	} {
 		raw, _ := tn.sign(0, d.kind, 0, d.p)

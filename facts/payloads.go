@@ -421,55 +421,6 @@ func (r *ReleaseSuperseded) CheckPayload(Kind) error {
 	return nil
 }
 
-// ScopeKind says what an activation scope covers.
-type ScopeKind uint8
-
-// Activation scope kinds.
-const (
-	ScopeDevice        ScopeKind = 1
-	ScopeAuthority     ScopeKind = 2
-	ScopeContext       ScopeKind = 3
-	ScopeManagedQuorum ScopeKind = 4
-)
-
-// Scope names an activation scope.
-type Scope struct {
-	Kind ScopeKind `cbor:"1,keyasint"`
-	// ID is the device, authority or context identifier.
-	ID string `cbor:"2,keyasint"`
-	// Participants is the explicit participant set of a managed quorum.
-	Participants []AuthorityID `cbor:"3,keyasint,omitempty"`
-}
-
-func (s *Scope) check() error {
-	if s.Kind < ScopeDevice || s.Kind > ScopeManagedQuorum {
-		return badPayload("unknown scope kind %d", s.Kind)
-	}
-	if (s.Kind == ScopeManagedQuorum) != (len(s.Participants) > 0) {
-		return badPayload("participants are required for, and only for, managed quorum scopes")
-	}
-	if len(s.Participants) > MaxRosterMembers {
-		return badPayload("scope has %d participants", len(s.Participants))
-	}
-	return checkText("scope id", s.ID, MaxNameLen)
-}
-
-// PolicyPublished publishes a discovery, sharing or activation policy for a
-// scope the author owns (the policy document is interpreted by release/ and
-// activation/).
-type PolicyPublished struct {
-	Scope  Scope  `cbor:"1,keyasint"`
-	Policy []byte `cbor:"2,keyasint"`
-}
-
-// CheckPayload implements Payload.
-func (p *PolicyPublished) CheckPayload(Kind) error {
-	if len(p.Policy) == 0 || len(p.Policy) > MaxBlobLen {
-		return badPayload("policy is %d bytes", len(p.Policy))
-	}
-	return p.Scope.check()
-}
-
 // RecommendationPublished recommends a release for a scope.
 type RecommendationPublished struct {
 	Scope     Scope  `cbor:"1,keyasint"`
@@ -486,44 +437,4 @@ func (r *RecommendationPublished) CheckPayload(Kind) error {
 		return err
 	}
 	return r.Scope.check()
-}
-
-// UpgradeEvent is the payload of every UpgradeExecution kind: the scope,
-// the release, and the kind-specific detail (residency, transition, gate
-// result, failure class), interpreted by activation/.
-type UpgradeEvent struct {
-	Scope     Scope  `cbor:"1,keyasint"`
-	ReleaseID []byte `cbor:"2,keyasint"`
-	Device    string `cbor:"3,keyasint,omitempty"`
-	State     string `cbor:"4,keyasint,omitempty"`
-	Detail    string `cbor:"5,keyasint,omitempty"`
-}
-
-// CheckPayload implements Payload.
-func (u *UpgradeEvent) CheckPayload(Kind) error {
-	if len(u.ReleaseID) != 32 {
-		return badPayload("release ID is %d bytes, want 32", len(u.ReleaseID))
-	}
-	for _, f := range []struct{ n, v string }{{"device", u.Device}, {"state", u.State}, {"detail", u.Detail}} {
-		if err := checkText(f.n, f.v, MaxTextLen); err != nil {
-			return err
-		}
-	}
-	return u.Scope.check()
-}
-
-// MigrationApplied records a storage migration that ran on the author's
-// node.
-type MigrationApplied struct {
-	FromVersion uint32 `cbor:"1,keyasint"`
-	ToVersion   uint32 `cbor:"2,keyasint"`
-	Name        string `cbor:"3,keyasint"`
-}
-
-// CheckPayload implements Payload.
-func (m *MigrationApplied) CheckPayload(Kind) error {
-	if m.ToVersion <= m.FromVersion {
-		return badPayload("migration must move to a higher version")
-	}
-	return checkText("migration name", m.Name, MaxNameLen)
 }
