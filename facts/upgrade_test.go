@@ -96,7 +96,9 @@ func TestUpgradeEventCheckPayload(t *testing.T) {
 		kind facts.Kind
 		u    *facts.UpgradeEvent
 	}{
-		{facts.KindUpgradeStaged, ev(func(u *facts.UpgradeEvent) { u.Device, u.Version, u.Class, u.Gates = "d1", "1.0.0", 3, []string{"a", "b"} })},
+		{facts.KindUpgradeStaged, ev(func(u *facts.UpgradeEvent) {
+			u.Device, u.Version, u.Class, u.Gates = "d1", "1.0.0", 3, []string{"a", "b"}
+		})},
 		{facts.KindScopeEntered, ev(func(u *facts.UpgradeEvent) { u.Device, u.ReleaseID = "d1", make([]byte, 32) })},
 		{facts.KindResidencyChanged, ev(func(u *facts.UpgradeEvent) { u.Device, u.Residency = "d1", facts.ResidencyTargetOnly })},
 		{facts.KindTransitionChanged, ev(func(u *facts.UpgradeEvent) {
