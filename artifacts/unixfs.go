@@ -40,18 +40,23 @@ func Import(ctx context.Context, bs *Store, r io.Reader) (cid.Cid, uint64, error
 	if bs == nil {
 		return cid.Undef, 0, errors.New("artifacts: import: nil store")
 	}
+	return importChunked(ctx, bs, r, ChunkSize)
+}
+
+// importChunked is Import with another chunk size (tests use small ones).
+func importChunked(ctx context.Context, bs *Store, r io.Reader, chunk int64) (cid.Cid, uint64, error) {
 	release := bs.HoldGC()
 	defer release()
-	return build(ctx, mdag.NewDAGService(blockservice.New(bs, nil)), r)
+	return build(ctx, mdag.NewDAGService(blockservice.New(bs, nil)), r, chunk)
 }
 
 // Root computes the root CID and the file size Import would return for r,
 // without storing anything.
 func Root(ctx context.Context, r io.Reader) (cid.Cid, uint64, error) {
-	return build(ctx, discardDAG{}, r)
+	return build(ctx, discardDAG{}, r, ChunkSize)
 }
 
-func build(ctx context.Context, ds ipld.DAGService, r io.Reader) (cid.Cid, uint64, error) {
+func build(ctx context.Context, ds ipld.DAGService, r io.Reader, chunk int64) (cid.Cid, uint64, error) {
 	cr := &ctxReader{ctx: ctx, r: r}
 	params := helpers.DagBuilderParams{
 		Dagserv:    ds,
@@ -59,7 +64,7 @@ func build(ctx context.Context, ds ipld.DAGService, r io.Reader) (cid.Cid, uint6
 		RawLeaves:  true,
 		CidBuilder: cidBuilder,
 	}
-	db, err := params.New(chunker.NewSizeSplitter(cr, ChunkSize))
+	db, err := params.New(chunker.NewSizeSplitter(cr, chunk))
 	if err != nil {
 		return cid.Undef, 0, fmt.Errorf("artifacts: import: %w", err)
 	}
