@@ -278,12 +278,13 @@ type ReleasePolicyView struct {
 
 // PublishedPolicy is one policy published in the journal.
 type PublishedPolicy struct {
-	Author    string          `json:"author"`
-	Kind      string          `json:"kind"`
-	ScopeKind uint8           `json:"scope_kind"`
-	ScopeID   string          `json:"scope_id"`
-	Time      uint64          `json:"time"`
-	Policy    json.RawMessage `json:"policy"`
+	Author string `json:"author"`
+	Kind   string `json:"kind"`
+	// Scope is the scope's canonical text (facts.Scope.Key), e.g.
+	// "authority:12D3KooW...".
+	Scope  string          `json:"scope"`
+	Time   uint64          `json:"time"`
+	Policy json.RawMessage `json:"policy"`
 }
 
 // SetReleasePolicyRequest replaces one or both policies (absent: keep).

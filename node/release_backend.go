@@ -395,11 +395,11 @@ func (n *Node) ReleasePolicy(ctx context.Context) (*api.ReleasePolicyView, error
 		}
 		raw, _ := json.Marshal(doc)
 		out.Published = append(out.Published, api.PublishedPolicy{
-			Author: k.author.String(), Kind: k.kind.String(), ScopeKind: uint8(pp.scope.Kind), ScopeID: pp.scope.ID, Time: uint64(pp.time), Policy: raw,
+			Author: k.author.String(), Kind: k.kind.String(), Scope: k.scope, Time: uint64(pp.time), Policy: raw,
 		})
 	}
 	slices.SortFunc(out.Published, func(a, b api.PublishedPolicy) int {
-		return strings.Compare(a.Author+"/"+a.Kind+"/"+a.ScopeID, b.Author+"/"+b.Kind+"/"+b.ScopeID)
+		return strings.Compare(a.Author+" "+a.Kind+" "+a.Scope, b.Author+" "+b.Kind+" "+b.Scope)
 	})
 	return out, nil
 }
@@ -431,7 +431,7 @@ func (n *Node) SetReleasePolicy(ctx context.Context, req api.SetReleasePolicyReq
 	var written []api.WriteResult
 	if req.Publish {
 		p := n.releases.policy.Load()
-		scope := facts.Scope{Kind: facts.ScopeAuthority, ID: n.authority.String()}
+		scope := facts.Scope{Kind: facts.ScopeAuthority, Owner: n.authority}
 		for _, pub := range []struct {
 			set  bool
 			kind facts.Kind

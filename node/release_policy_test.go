@@ -327,8 +327,16 @@ func TestSharingPolicyPinsAndAnnounces(t *testing.T) {
 	if err != nil || len(v.Facts) != 1 || len(v.Published) != 1 || v.Published[0].Kind != "SharingPolicyPublished" || !v.SharingSet {
 		t.Fatalf("publish policy: %+v %v", v, err)
 	}
-	_, err = n.Author(ctx, facts.KindDiscoveryPolicyPublished, &facts.PolicyPublished{Scope: facts.Scope{Kind: facts.ScopeAuthority, ID: n.authority.String()}, Policy: []byte{0xa0, 0x01}})
+	_, err = n.Author(ctx, facts.KindDiscoveryPolicyPublished, &facts.PolicyPublished{Scope: facts.Scope{Kind: facts.ScopeAuthority, Owner: n.authority}, Policy: []byte{0xa0, 0x01}})
 	wantRefusal(t, err, ErrBadRelease)
+	good, _ := release.DefaultSharingPolicy().Marshal()
+	_, err = n.Author(ctx, facts.KindSharingPolicyPublished, &facts.PolicyPublished{Scope: facts.Scope{Kind: facts.ScopeAuthority, Owner: tn.keys[0].AuthorityID()}, Policy: good})
+	if err != nil {
+		t.Fatalf("own authority scope: %v", err)
+	}
+	other := testKeys(t, 7).AuthorityID()
+	_, err = n.Author(ctx, facts.KindSharingPolicyPublished, &facts.PolicyPublished{Scope: facts.Scope{Kind: facts.ScopeContext, ID: "lab", Owner: other}, Policy: good})
+	wantRefusal(t, err, ErrBadRelease, "only for scopes it owns")
 	_, err = n.SetReleasePolicy(ctx, api.SetReleasePolicyRequest{Discovery: []byte(`{"required_builders":2}`)})
 	wantRefusal(t, err, api.ErrBadRequest, "could never be met")
 }

@@ -69,7 +69,7 @@ type releaseCatalogue struct {
 //     well formed.
 //  4. A declared series has a valid name.
 //  5. A published discovery or sharing policy decodes and validates, and
-//     an authority-scoped one is for the author's own authority.
+//     is for a valid scope that its author owns.
 //
 // Checks that need the release's manifest (a certificate's provenance, an
 // availability's artifact, a revoker's authority) are the catalogue's:
@@ -93,8 +93,11 @@ func checkRelease(c facts.Checked, gov *facts.Governance) facts.Verdict {
 		if _, err := decodePublishedPolicy(f.Kind, p.Policy); err != nil {
 			return reject(err)
 		}
-		if p.Scope.Kind == facts.ScopeAuthority && p.Scope.ID != f.Author.String() {
-			return reject(fmt.Errorf("policy for authority scope %q published by %s: an authority publishes policy for itself only", p.Scope.ID, f.Author))
+		if err := p.Scope.CheckActivation(); err != nil {
+			return reject(err)
+		}
+		if p.Scope.Owner != f.Author {
+			return reject(fmt.Errorf("policy for scope %s published by %s: an authority publishes policy only for scopes it owns", p.Scope.Key(), f.Author))
 		}
 		return facts.Verdict{Result: facts.Accept}
 	}
@@ -132,7 +135,7 @@ func decodePublishedPolicy(k facts.Kind, raw []byte) (any, error) {
 type publishedKey struct {
 	author facts.AuthorityID
 	kind   facts.Kind
-	scope  string // scope kind and ID
+	scope  string // facts.Scope.Key
 }
 
 type publishedPolicy struct {
@@ -160,7 +163,7 @@ func (r *releaseCatalogue) apply(gov *facts.Governance, f *facts.Fact, p facts.P
 		r.notify()
 		return
 	case *facts.PolicyPublished:
-		key := publishedKey{author: f.Author, kind: f.Kind, scope: fmt.Sprintf("%d/%s", p.Scope.Kind, p.Scope.ID)}
+		key := publishedKey{author: f.Author, kind: f.Kind, scope: p.Scope.Key()}
 		old, ok := r.published[key]
 		// Rules: 1. the later HLC time wins; 2. then the greater bytes.
 		if !ok || f.Time > old.time || (f.Time == old.time && string(p.Policy) > string(old.policy)) {

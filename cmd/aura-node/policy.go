@@ -384,7 +384,7 @@ trusted release authority, whether listed or not.`,
 				for _, p := range view.Published {
 					var doc bytes.Buffer
 					json.Compact(&doc, p.Policy)
-					fmt.Fprintf(tw, "  %s\t%s\t%s\n", p.Author, p.Kind, doc.String())
+					fmt.Fprintf(tw, "  %s\t%s\t%s\n", p.Scope, p.Kind, doc.String())
 				}
 				tw.Flush()
 			}
