@@ -20,7 +20,15 @@
 //     the release authority or the network admin (MaySign).
 //   - The Catalogue, reduced from records in any order.
 //   - DiscoveryPolicy / SharingPolicy and their evaluation into a Decision
-//     that carries every reason.
+//     that carries every reason; their JSON forms (selectors as text:
+//     "none", "trusted", "all", "series:a,b") for config files.
+//   - CheckRecord: every check on a record that needs no other record,
+//     which a node runs before a release fact enters its journal (so every
+//     node gives every fact the same verdict, whatever the arrival order).
+//   - CompareOutputs: a builder's rebuilt files against the manifest.
+//   - ManifestDocument / SignedDocument: the readable JSON files of
+//     `release create` and `release sign` (a signed file whose readable
+//     copy was edited is refused).
 //
 // It never does I/O, never starts goroutines and never reads the clock
 // (internal/archtest enforces this). It does not fetch, store or serve
