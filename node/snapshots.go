@@ -45,6 +45,8 @@ type snapshotState struct {
 	lastErr string
 	// lastAuto is when the auto trigger last proposed.
 	lastAuto time.Time
+	// handled are the snapshot epochs already pruned or adopted.
+	handled map[uint64]bool
 }
 
 // queuedWrite is a local write made while the fence was up.
@@ -98,7 +100,11 @@ func (n *Node) initSnapshots() error {
 	if err != nil {
 		return err
 	}
-	n.snap = snapshotState{m: m, rounds: map[snapshot.ProposalID]facts.Timestamp{}}
+	handled := map[uint64]bool{}
+	for _, s := range gov.Snapshots {
+		handled[s.Epoch] = true
+	}
+	n.snap = snapshotState{m: m, rounds: map[snapshot.ProposalID]facts.Timestamp{}, handled: handled, lastGC: n.snap.lastGC, lastAuto: n.snap.lastAuto}
 	cur := gov.CurrentEpoch()
 	for _, k := range []facts.Kind{facts.KindSnapshotProposed, facts.KindSnapshotApproved} {
 		entries, err := n.journal.List(storage.Query{Kind: k, Epoch: &cur, Limit: storage.MaxLimit})
@@ -244,18 +250,21 @@ func (n *Node) snapshotFeed(c facts.Checked, preDigest facts.Digest) {
 			Proposal: snapshot.ProposalID(p.Proposal), Epoch: p.TargetEpoch, Digest: snapshot.Digest(p.StateDigest),
 			Roster: roster, Signers: signers, Aggregate: p.AggregateSig,
 		})
-		if err == nil || errors.Is(err, snapshot.ErrStaleEpoch) {
-			// The journal recorded it (the governance chain is the
-			// authority); garbage-collect or adopt.
-			if rec, ok := n.gov.Load().SnapshotAt(p.TargetEpoch); ok && bytes.Equal(rec.Completion, c.ID().Bytes()) {
-				n.onSnapshotCommitted(rec, preDigest)
-			}
+		// The journal recorded it (the governance chain is the
+		// authority): garbage-collect or adopt, once per snapshot. Later
+		// completions of the same snapshot by other assemblers only
+		// change which certificate the record keeps.
+		if rec, ok := n.gov.Load().SnapshotAt(p.TargetEpoch); ok && !n.snap.handled[rec.Epoch] {
+			n.snap.handled[rec.Epoch] = true
+			n.onSnapshotCommitted(rec, preDigest)
 		}
 	}
 	if err != nil {
 		n.log.Debug("snapshot machine refused a fact", "kind", f.Kind, "id", c.ID(), "err", err)
-		n.snap.lastErr = err.Error()
 		n.metrics.snapshotRefused.Inc()
+		if !errors.Is(err, snapshot.ErrUnknownProposal) && !errors.Is(err, snapshot.ErrStaleEpoch) {
+			n.snap.lastErr = err.Error()
+		}
 	}
 	n.snapshotActions(acts)
 }

@@ -350,3 +350,48 @@ func mustCID(t *testing.T, s string) cid.Cid {
 	}
 	return c
 }
+
+// TestSnapshotOfflineMemberAdoptsOnRestart: a member that was down while
+// the others snapshotted holds facts below the cut; on restart it adopts
+// the snapshot from a peer, prunes, and re-issues nothing it need not.
+func TestSnapshotOfflineMemberAdoptsOnRestart(t *testing.T) {
+	ctx := context.Background()
+	tn := newSnapshotTestNet(t, 5, 3)
+	journals := make([]*storage.Memory, 5)
+	for i := range 5 {
+		journals[i] = storage.NewMemory()
+		tn.startWith(tn.keys[i], journals[i], nil)
+	}
+	tn.linkAll()
+	for i := range 20 {
+		if _, err := tn.nodes[i%5].PutData(ctx, "app", fmt.Sprintf("k%02d", i), []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 20*time.Second, "convergence", converged(t, tn.nodes, 21))
+	tn.nodes[4].Close()
+	live := tn.nodes[:4]
+	if _, err := live[0].ProposeSnapshot(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "commit on the live nodes", func() bool {
+		for _, n := range live {
+			if s := snapStatus(t, n); !s.HasSnapshot || s.Adopting {
+				return false
+			}
+		}
+		return true
+	})
+	if _, err := live[1].PutData(ctx, "app", "after", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	back := tn.startWith(tn.keys[4], journals[4], nil)
+	tn.linkAll()
+	eventually(t, 30*time.Second, "the returning member adopted the snapshot", func() bool {
+		s := snapStatus(t, back)
+		return s.HasSnapshot && !s.Adopting && digestOf(t, back) == digestOf(t, live[0])
+	})
+	if n := countKind(t, back, facts.KindData); n > 1 {
+		t.Fatalf("returning member holds %d data facts after adopting", n)
+	}
+}

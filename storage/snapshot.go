@@ -83,7 +83,8 @@ func (p *Pebble) ScanState(fn func(key, value []byte) error) error {
 	}
 	defer p.mu.RUnlock()
 	return p.scan([]byte{tableState}, prefixEnd([]byte{tableState}), false, func(k, v []byte) (bool, error) {
-		return true, fn(k[1:], v)
+		// Pebble reuses the iterator's buffers: hand out copies.
+		return true, fn(clone(k[1:]), clone(v))
 	})
 }
 

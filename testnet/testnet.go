@@ -150,6 +150,9 @@ func create(dir string, n int, binary string, log io.Writer) (*Manifest, error) 
 		cfg.APIAddr = "127.0.0.1:0"
 		cfg.MDNS = false
 		cfg.SyncInterval = node.Duration(5 * time.Second)
+		// The testnet snapshots by itself once the journal tail reaches
+		// this many facts (off by default elsewhere).
+		cfg.Snapshot.AutoTailFacts = 10000
 		h, k, err := node.CreateHome(info.Home, cfg)
 		if err != nil {
 			return nil, err
