@@ -22,6 +22,18 @@ import (
 // (unknown release, untrusted authority, ID mismatch, bad signature,
 // revoked, superseded, not authorised).
 
+// classError is a refusal whose message is the reason alone; errors.Is
+// also finds its API class (api.ErrBadRequest, ErrNotFound, ErrConflict),
+// which picks the HTTP status but is not repeated in the message.
+type classError struct{ class, err error }
+
+func (e *classError) Error() string   { return e.err.Error() }
+func (e *classError) Unwrap() []error { return []error{e.class, e.err} }
+
+func refuse(class error, format string, args ...any) error {
+	return &classError{class: class, err: fmt.Errorf(format, args...)}
+}
+
 // decisionView renders a policy decision.
 func decisionView(d release.Decision) api.ReleaseDecision {
 	out := api.ReleaseDecision{Actions: actionNames(d.Actions), Reasons: []api.ReleaseReason{}}
@@ -139,13 +151,13 @@ func (n *Node) ReleaseDetail(ctx context.Context, id string) (*api.ReleaseDetail
 func parseReleaseID(s string) (release.ID, error) {
 	id, err := release.ParseID(s)
 	if err != nil {
-		return id, fmt.Errorf("%w: %q is not a release ID (64 hex digits, see `aura-node release list --json`): %v", api.ErrBadRequest, s, err)
+		return id, refuse(api.ErrBadRequest, "%q is not a release ID (64 hex digits, see `aura-node release list --json`): %v", s, err)
 	}
 	return id, nil
 }
 
 func unknownRelease(id release.ID) error {
-	return fmt.Errorf("%w: no release %s in this node's catalogue (see `aura-node release list`; publish it first, or wait for it to arrive)", api.ErrNotFound, id)
+	return refuse(api.ErrNotFound, "no release %s in this node's catalogue (see `aura-node release list`; publish it first, or wait for it to arrive)", id)
 }
 
 // declaredEntry returns a release that has a verified manifest, or why
@@ -156,7 +168,7 @@ func (n *Node) declaredEntry(id release.ID) (release.Entry, error) {
 		return e, unknownRelease(id)
 	}
 	if !e.Declared() {
-		return e, fmt.Errorf("%w: release %s has %d records waiting but no verified manifest yet", api.ErrNotFound, id.Short(), e.Pending)
+		return e, refuse(api.ErrNotFound, "release %s has %d records waiting but no verified manifest yet", id.Short(), e.Pending)
 	}
 	return e, nil
 }
@@ -180,7 +192,7 @@ func (n *Node) PublishRelease(ctx context.Context, req api.PublishReleaseRequest
 	}
 	m, _, err := release.VerifyManifest(req.Manifest, req.Signature, id)
 	if err != nil {
-		return nil, fmt.Errorf("%w: refusing to publish: %w", api.ErrBadRequest, err)
+		return nil, refuse(api.ErrBadRequest, "refusing to publish: %w", err)
 	}
 	res := &api.PublishReleaseResult{ReleaseID: id.String(), Series: m.Series, Version: m.Version, Author: m.Author.String(), Available: []api.WriteResult{}}
 	e, known := n.releaseEntry(id)
@@ -189,13 +201,13 @@ func (n *Node) PublishRelease(ctx context.Context, req api.PublishReleaseRequest
 		d, _ := n.releaseDecisions(e)
 		for _, r := range d.Reasons {
 			if r.Code == release.ReasonRevoked && r.Blocks != 0 {
-				return nil, fmt.Errorf("%w: refusing to publish release %s: it is %s", api.ErrConflict, id.Short(), r.Text)
+				return nil, refuse(api.ErrConflict, "refusing to publish release %s: it is %s", id.Short(), r.Text)
 			}
 		}
 	}
 	p := n.releases.policy.Load()
 	if m.Author != n.authority && !p.discovery.TrustsAuthority(m.Author) && !req.AllowUntrusted {
-		return nil, fmt.Errorf("%w: refusing to publish: release authority %s is not trusted by this node's discovery policy (trust it with `aura-node policy set discovery --trust-authority %s`, or publish with --allow-untrusted)", api.ErrConflict, m.Author, m.Author)
+		return nil, refuse(api.ErrConflict, "refusing to publish: release authority %s is not trusted by this node's discovery policy (trust it with `aura-node policy set discovery --trust-authority %s`, or publish with --allow-untrusted)", m.Author, m.Author)
 	}
 
 	n.releases.mu.RLock()
@@ -255,10 +267,10 @@ func (n *Node) CertifyRelease(ctx context.Context, sid string, req api.CertifyRe
 	}
 	d, _ := n.releaseDecisions(e)
 	if r, ok := heededBlock(d, release.ReasonRevoked); ok {
-		return nil, fmt.Errorf("%w: refusing to certify release %s: it is %s", api.ErrConflict, id.Short(), r.Text)
+		return nil, refuse(api.ErrConflict, "refusing to certify release %s: it is %s", id.Short(), r.Text)
 	}
 	if r, ok := heededBlock(d, release.ReasonSuperseded); ok && !req.AllowSuperseded {
-		return nil, fmt.Errorf("%w: refusing to certify release %s: it is %s (certify anyway with --allow-superseded)", api.ErrConflict, id.Short(), r.Text)
+		return nil, refuse(api.ErrConflict, "refusing to certify release %s: it is %s (certify anyway with --allow-superseded)", id.Short(), r.Text)
 	}
 	decl, _ := e.DeclarationBy(d.Author)
 	m := decl.Manifest
@@ -267,24 +279,24 @@ func (n *Node) CertifyRelease(ctx context.Context, sid string, req api.CertifyRe
 		for _, a := range req.Rebuilt {
 			c, err := cid.Decode(a.Root)
 			if err != nil {
-				return nil, fmt.Errorf("%w: rebuilt artifact %q: root %q is not a CID: %v", api.ErrBadRequest, a.Name, a.Root, err)
+				return nil, refuse(api.ErrBadRequest, "rebuilt artifact %q: root %q is not a CID: %v", a.Name, a.Root, err)
 			}
 			rebuilt = append(rebuilt, release.Artifact{Name: a.Name, Size: a.Size, Root: c.Bytes()})
 		}
 		if err := release.CompareOutputs(&m, rebuilt); err != nil {
-			return nil, fmt.Errorf("%w: refusing to certify release %s: %w", api.ErrConflict, id.Short(), err)
+			return nil, refuse(api.ErrConflict, "refusing to certify release %s: %w", id.Short(), err)
 		}
 	}
 	for _, c := range e.Certificates {
 		if c.Certificate.Builder == n.authority {
-			return nil, fmt.Errorf("%w: this node's authority %s already certified release %s", api.ErrConflict, n.authority, id.Short())
+			return nil, refuse(api.ErrConflict, "this node's authority %s already certified release %s", n.authority, id.Short())
 		}
 	}
 	signed, err := release.SignCertificate(n.keys.Authority, release.BuildCertificate{
 		Release: id, Provenance: m.Provenance, Builder: n.authority, BuiltAtUnixMs: uint64(n.now().UnixMilli()),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", api.ErrBadRequest, err)
+		return nil, refuse(api.ErrBadRequest, "%w", err)
 	}
 	return n.authorFor(ctx, facts.KindBuildCertified, &facts.BuildCertified{ReleaseID: id[:], Certificate: signed.Certificate, Signature: signed.Signature})
 }
@@ -304,10 +316,9 @@ func (n *Node) maySign(e release.Entry, verb string) error {
 		authors = append(authors, d.Manifest.Author.String())
 	}
 	if len(authors) == 0 {
-		return fmt.Errorf("%w: release %s has no verified manifest yet; only the network admin %s may %s it before one arrives", api.ErrConflict, e.ID.Short(), admin, verb)
+		return refuse(api.ErrConflict, "release %s has no verified manifest yet; only the network admin %s may %s it before one arrives", e.ID.Short(), admin, verb)
 	}
-	return fmt.Errorf("%w: this node's authority %s may not %s release %s: only its release authority (%s) or the network admin %s may (%w)",
-		api.ErrConflict, n.authority, verb, e.ID.Short(), strings.Join(authors, ", "), admin, release.ErrNotAuthorised)
+	return refuse(api.ErrConflict, "this node's authority %s may not %s release %s: only its release authority (%s) or the network admin %s may (%w)", n.authority, verb, e.ID.Short(), strings.Join(authors, ", "), admin, release.ErrNotAuthorised)
 }
 
 // RevokeRelease implements api.ReleaseBackend.
@@ -323,7 +334,7 @@ func (n *Node) RevokeRelease(ctx context.Context, sid string, req api.RevokeRele
 	}
 	for _, r := range e.Revocations {
 		if r.Signer == n.authority {
-			return nil, fmt.Errorf("%w: this node's authority already revoked release %s (reason: %q)", api.ErrConflict, id.Short(), r.Reason)
+			return nil, refuse(api.ErrConflict, "this node's authority already revoked release %s (reason: %q)", id.Short(), r.Reason)
 		}
 	}
 	return n.authorFor(ctx, facts.KindReleaseRevoked, &facts.ReleaseRevoked{ReleaseID: id[:], Reason: req.Reason})
@@ -341,7 +352,7 @@ func (n *Node) SupersedeRelease(ctx context.Context, sid string, req api.Superse
 		return nil, err
 	}
 	if by == id {
-		return nil, fmt.Errorf("%w: release %s cannot supersede itself", api.ErrBadRequest, id.Short())
+		return nil, refuse(api.ErrBadRequest, "release %s cannot supersede itself", id.Short())
 	}
 	old, err := n.declaredEntry(id)
 	if err != nil {
@@ -356,20 +367,20 @@ func (n *Node) SupersedeRelease(ctx context.Context, sid string, req api.Superse
 	}
 	om, nm := old.Declarations[0].Manifest, next.Declarations[0].Manifest
 	if om.Series != nm.Series {
-		return nil, fmt.Errorf("%w: release %s is series %q but %s is series %q: a release is superseded within its series", api.ErrConflict, id.Short(), om.Series, by.Short(), nm.Series)
+		return nil, refuse(api.ErrConflict, "release %s is series %q but %s is series %q: a release is superseded within its series", id.Short(), om.Series, by.Short(), nm.Series)
 	}
 	ov, _ := om.ParsedVersion()
 	nv, _ := nm.ParsedVersion()
 	if nv.Compare(ov) <= 0 {
-		return nil, fmt.Errorf("%w: %s (version %s) is not newer than %s (version %s)", api.ErrConflict, by.Short(), nm.Version, id.Short(), om.Version)
+		return nil, refuse(api.ErrConflict, "%s (version %s) is not newer than %s (version %s)", by.Short(), nm.Version, id.Short(), om.Version)
 	}
 	dn, _ := n.releaseDecisions(next)
 	if r, ok := heededBlock(dn, release.ReasonRevoked); ok {
-		return nil, fmt.Errorf("%w: the successor %s is %s", api.ErrConflict, by.Short(), r.Text)
+		return nil, refuse(api.ErrConflict, "the successor %s is %s", by.Short(), r.Text)
 	}
 	for _, s := range old.Supersessions {
 		if s.Signer == n.authority && s.By == by {
-			return nil, fmt.Errorf("%w: this node's authority already superseded %s by %s", api.ErrConflict, id.Short(), by.Short())
+			return nil, refuse(api.ErrConflict, "this node's authority already superseded %s by %s", id.Short(), by.Short())
 		}
 	}
 	return n.authorFor(ctx, facts.KindReleaseSuperseded, &facts.ReleaseSuperseded{ReleaseID: id[:], SupersededBy: by[:]})
@@ -413,20 +424,20 @@ func (n *Node) SetReleasePolicy(ctx context.Context, req api.SetReleasePolicyReq
 	if len(req.Discovery) > 0 {
 		d = new(release.DiscoveryPolicy)
 		if err := strictUnmarshal(req.Discovery, d); err != nil {
-			return nil, fmt.Errorf("%w: discovery policy: %w", api.ErrBadRequest, err)
+			return nil, refuse(api.ErrBadRequest, "discovery policy: %w", err)
 		}
 	}
 	if len(req.Sharing) > 0 {
 		s = new(release.SharingPolicy)
 		if err := strictUnmarshal(req.Sharing, s); err != nil {
-			return nil, fmt.Errorf("%w: sharing policy: %w", api.ErrBadRequest, err)
+			return nil, refuse(api.ErrBadRequest, "sharing policy: %w", err)
 		}
 	}
 	if d == nil && s == nil {
-		return nil, fmt.Errorf("%w: no policy given (set discovery, sharing or both)", api.ErrBadRequest)
+		return nil, refuse(api.ErrBadRequest, "no policy given (set discovery, sharing or both)")
 	}
 	if err := n.setReleasePolicy(d, s); err != nil {
-		return nil, fmt.Errorf("%w: %w", api.ErrBadRequest, err)
+		return nil, refuse(api.ErrBadRequest, "%w", err)
 	}
 	var written []api.WriteResult
 	if req.Publish {
@@ -442,7 +453,7 @@ func (n *Node) SetReleasePolicy(ctx context.Context, req api.SetReleasePolicyReq
 			}
 			raw, err := pub.doc.Marshal()
 			if err != nil {
-				return nil, fmt.Errorf("%w: %w", api.ErrBadRequest, err)
+				return nil, refuse(api.ErrBadRequest, "%w", err)
 			}
 			w, err := n.authorFor(ctx, pub.kind, &facts.PolicyPublished{Scope: scope, Policy: raw})
 			if err != nil {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -228,8 +229,8 @@ func runCreate(cmd *cobra.Command, f *createFlags) error {
 		}
 		m.Artifacts = append(m.Artifacts, art)
 	}
-	for name := range packaging {
-		return fmt.Errorf("--packaging %s: no --artifact of that name", name)
+	if extra := slices.Sorted(maps.Keys(packaging)); len(extra) > 0 {
+		return fmt.Errorf("--packaging %s: no --artifact of that name", extra[0])
 	}
 	slices.SortFunc(m.Artifacts, func(x, y release.Artifact) int { return strings.Compare(x.Name, y.Name) })
 	m.Provenance.OutputHash = release.OutputHashOf(m.Artifacts)
