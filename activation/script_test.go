@@ -96,7 +96,9 @@ func (h *harness) clean(s string) string {
 	for k := range h.names {
 		keys = append(keys, k)
 	}
-	sort.Slice(keys, func(i, j int) bool { return len(keys[i]) > len(keys[j]) || (len(keys[i]) == len(keys[j]) && keys[i] < keys[j]) })
+	sort.Slice(keys, func(i, j int) bool {
+		return len(keys[i]) > len(keys[j]) || (len(keys[i]) == len(keys[j]) && keys[i] < keys[j])
+	})
 	pairs := make([]string, 0, 2*len(keys))
 	for _, k := range keys {
 		pairs = append(pairs, k, h.names[k])
