@@ -192,16 +192,22 @@ func (r *releaseCatalogue) notify() {
 	r.changed = make(chan struct{})
 }
 
-// loadReleases rebuilds the release view from the journal's facts and
-// installs the configured policies.
+// loadReleases rebuilds the release view from the journal's facts: at
+// start, when it also installs the configured policies, and after the
+// node adopts a snapshot, when the policies in force (perhaps set at run
+// time) stay and releasesChanged waiters are woken.
 func (n *Node) loadReleases() error {
 	n.releases.mu.Lock()
 	n.releases.cat = release.NewCatalogue()
 	n.releases.series = map[string]map[facts.AuthorityID]string{}
 	n.releases.published = map[publishedKey]publishedPolicy{}
-	n.releases.changed = make(chan struct{})
+	if n.releases.changed == nil {
+		n.releases.changed = make(chan struct{})
+	} else {
+		n.releases.notify()
+	}
 	n.releases.mu.Unlock()
-	n.releases.policy.Store(policyFromConfig(n.cfg))
+	n.releases.policy.CompareAndSwap(nil, policyFromConfig(n.cfg))
 	gov := n.gov.Load()
 	for _, k := range releaseViewKinds {
 		var since facts.Timestamp
