@@ -207,3 +207,33 @@ func TestPolicyJSON(t *testing.T) {
 		t.Fatalf("bad selector: %v", err)
 	}
 }
+
+// FuzzSignedDocument: any file is refused or verifies, and a verified
+// file's manifest is the one its bytes encode, under the ID it claims.
+func FuzzSignedDocument(f *testing.F) {
+	m := testManifest("alice", "aura-node", "1.0.0", "b1")
+	signed, id, err := release.SignManifest(testKey("alice"), m)
+	if err != nil {
+		f.Fatal(err)
+	}
+	sd, _ := release.NewSignedDocument(signed, id)
+	good, _ := json.Marshal(sd)
+	f.Add(good)
+	sd.Document = nil
+	bare, _ := json.Marshal(sd)
+	f.Add(bare)
+	f.Add([]byte(`{"release_id":"00"}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		got, doc, err := release.DecodeSignedDocument(raw)
+		if err != nil {
+			return
+		}
+		if got.ID() != doc.ReleaseID {
+			t.Fatalf("verified under %s, manifest is %s", doc.ReleaseID, got.ID())
+		}
+		again, err := release.EncodeManifest(*got)
+		if err != nil || string(again) != string(doc.Manifest) {
+			t.Fatalf("verified manifest does not re-encode to its bytes: %v", err)
+		}
+	})
+}
