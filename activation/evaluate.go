@@ -338,6 +338,9 @@ func Evaluate(policy Policy, cand Candidate, ev Evidence, nowUnixMs uint64) Deci
 	x.checkFence()
 	x.checkWindow()
 	x.checkNotBefore()
+	if x.m != nil {
+		x.d.Plan = PlanCutover(x.m.Compatibility.Class, x.m.Activation, x.p.InFlight)
+	}
 	x.d.Verdict = Activate
 	for _, c := range x.d.Checks {
 		if c.Result == Fail && c.Blocks < x.d.Verdict {

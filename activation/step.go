@@ -72,7 +72,11 @@ func Next(s *Status, authority facts.AuthorityID, device string, d Decision) Ste
 	ds, known := s.Device(authority, device)
 	switch {
 	case known && ds.Doing != Idle: // 1.
-		return Step{Action: Wait, Release: ds.DoingRelease, Reason: fmt.Sprintf("the launcher is %s %s", strings.ToLower(ds.Doing.String()), ds.DoingRelease.Short())}
+		doing := "cutting over to"
+		if ds.Doing == RollingBack {
+			doing = "rolling back"
+		}
+		return Step{Action: Wait, Release: ds.DoingRelease, Reason: fmt.Sprintf("the launcher is %s %s", doing, ds.DoingRelease.Short())}
 	case known && ds.MustRollBack: // 2.
 		return Step{Action: Rollback, Release: ds.Running.ID, Reason: fmt.Sprintf("the scope no longer accepts %s", ds.Running.ID.Short())}
 	case known && ds.OnTarget && s.Target.Rollback == RollbackAwaitingApproval: // 3.
