@@ -88,7 +88,12 @@ func ReadStatus(home string) (*Status, error) {
 		return nil, err
 	}
 	if st.Op != "" {
-		s.Operation = &st
+		// An operation whose result is written is only clearing up.
+		if done, err := hasResult(lay, st.Request.Seq); err != nil {
+			return nil, err
+		} else if !done {
+			s.Operation = &st
+		}
 	}
 	if p, err := pending(lay); err != nil {
 		return nil, err
