@@ -532,7 +532,7 @@ func (st *scopeState) cutoverBegun(e *Event) Result {
 	if missing := st.missingApprovals(R); len(missing) > 0 {
 		return refused("cutover to %s needs the approval of every participant; missing %s", R.Short(), authorityList(missing))
 	}
-	if err := st.fenceReached(R, s.class, e.Epoch); err != "" {
+	if err := st.fenceReached(R, st.classOf(R, s), e.Epoch); err != "" {
 		return refused("%s", err)
 	}
 	d.op, d.opRelease, d.inFlight = opCuttingOver, R, e.Upgrade.InFlight
@@ -540,6 +540,15 @@ func (st *scopeState) cutoverBegun(e *Event) Result {
 		return noted("device %s began a cutover to %s, which is not the scope's active target: it must roll back", d.key.name, R.Short())
 	}
 	return applied()
+}
+
+// classOf is R's compatibility class: the scope's, from the staging that
+// made R the target, when R is the target; else what the device staged.
+func (st *scopeState) classOf(R release.ID, s staging) release.CompatibilityClass {
+	if t := st.target; t != nil && t.ref.ID == R {
+		return t.ref.Class
+	}
+	return s.class
 }
 
 // missingApprovals: the participants of a managed quorum that have not
@@ -712,7 +721,7 @@ func (st *scopeState) partitionObserved(e *Event) Result {
 		return refused("device %s is not on %s: it cannot observe a partition caused by it", e.Upgrade.Device, R.Short())
 	}
 	d.partition++
-	if d.staged[R].class == release.IncompatibleWithoutPartition {
+	if st.classOf(R, d.staged[R]) == release.IncompatibleWithoutPartition {
 		return applied()
 	}
 	return st.fail(e, d, PartitionRequired, fmt.Sprintf("device %s: %s", d.key.name, detailOr(e.Upgrade.Detail, "incompatible peers separated")))

@@ -144,9 +144,9 @@ func checkOrderIndependent(tb testing.TB, seed, permSeed uint64, n int) {
 // TestReduceOrderIndependent: for many random event sets, every delivery
 // order gives the same Status.
 func TestReduceOrderIndependent(t *testing.T) {
-	seeds := 60
+	seeds := 40
 	if testing.Short() {
-		seeds = 15
+		seeds = 10
 	}
 	for seed := range uint64(seeds) {
 		checkOrderIndependent(t, seed, seed*7919+1, 40)
@@ -157,7 +157,7 @@ func TestReduceOrderIndependent(t *testing.T) {
 // random sets must reach failures, completions, rollbacks and refusals.
 func TestRandomScenariosExercise(t *testing.T) {
 	seen := map[string]bool{}
-	for seed := range uint64(60) {
+	for seed := range uint64(40) {
 		scope, events := randomEvents(t, seed, 40)
 		order := make([]int, len(events))
 		for i := range order {
