@@ -649,15 +649,17 @@ func (st *scopeState) rollbackBegun(e *Event) Result {
 }
 
 // rolledBack: the device runs what it ran before its cutover to R again.
-// A launcher may roll back on its own (a node that cannot start), so a
-// rollback without a begin is accepted.
+// The launcher rolls a device back on its own when the device's gates
+// fail, so a rollback without a begin is accepted, and one by a device
+// that itself failed on R is expected whatever the rollback preference
+// (the preference governs the scope's other devices).
 func (st *scopeState) rolledBack(e *Event, via string) Result {
 	R := e.Release
 	d, ok := st.device(e)
 	if !ok || d.running.ID != R || d.cutTo != R || (d.op != opNone && !(d.op == opRollingBack && d.opRelease == R)) {
 		return refused("device %s does not run %s by a cutover: nothing was rolled back", e.Upgrade.Device, R.Short())
 	}
-	ordered := st.mustRollBack(d)
+	ordered := st.mustRollBack(d) || (d.failure != nil && d.failure.Release == R)
 	d.op = opNone
 	d.running, d.cutTo = d.prev, d.prevCutTo
 	d.prev, d.prevCutTo = ReleaseRef{}, release.ID{}
