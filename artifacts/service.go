@@ -34,6 +34,10 @@ type ServiceOptions struct {
 	// second (token bucket, burst one second or one block). Zero: no
 	// per-peer rate bound.
 	PeerBytesPerSecond float64
+	// BytesPerSecond bounds the block bytes served to all peers together
+	// per second (an upload cap for seeding nodes; the benchmark uses it
+	// to give every node its own link). Zero: no bound.
+	BytesPerSecond float64
 	// IdleTimeout closes a stream that sends no request for this long,
 	// and bounds the time to write one answer. Default 60s.
 	IdleTimeout time.Duration
@@ -67,6 +71,8 @@ type Service struct {
 	opts  ServiceOptions
 	log   *slog.Logger
 
+	upload *rate.Limiter // BytesPerSecond, or nil
+
 	mu      sync.Mutex
 	peers   map[peer.ID]*servedPeer
 	streams int
@@ -95,6 +101,9 @@ func NewService(h host.Host, store *Store, network cid.Cid, opts ServiceOptions)
 		opts:  opts,
 		log:   opts.Logger,
 		peers: map[peer.ID]*servedPeer{},
+	}
+	if r := opts.BytesPerSecond; r > 0 {
+		s.upload = rate.NewLimiter(rate.Limit(r), MaxBlockSize)
 	}
 	h.SetStreamHandler(s.proto, s.handle)
 	return s
@@ -280,6 +289,11 @@ func (s *Service) serveWant(ctx context.Context, p peer.ID, w *bufio.Writer, bod
 		}
 		if limit.Limit() != rate.Inf {
 			if err := limit.WaitN(ctx, len(data)); err != nil {
+				return err
+			}
+		}
+		if s.upload != nil {
+			if err := s.upload.WaitN(ctx, len(data)); err != nil {
 				return err
 			}
 		}

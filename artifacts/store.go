@@ -74,9 +74,15 @@ type Store struct {
 	log *slog.Logger
 
 	// gc excludes a garbage collection from imports and fetches in
-	// progress: writers of a DAG that is not pinned yet hold it for
-	// reading (holdGC), GC for writing.
-	gc sync.RWMutex
+	// progress (HoldGC). Holds nest: a hold never waits while another
+	// is held, so a caller may hold across Import or Fetch (which hold
+	// too) and Pin.
+	gc struct {
+		mu         sync.Mutex
+		cond       *sync.Cond
+		holders    int
+		collecting bool
+	}
 
 	mu     sync.Mutex
 	closed bool
@@ -102,7 +108,14 @@ func Open(dir string, opts Options) (*Store, error) {
 		// Blocks are large (up to 2 MiB) and usually already compressed
 		// (release archives): a big memtable, no compression, and values
 		// kept in blob files so compactions move keys, not data.
-		MemTableSize:                64 << 20,
+		MemTableSize: 64 << 20,
+		// No write-ahead log: a block is written once (memtable, then
+		// a blob file), not twice. A crash loses the blocks written
+		// since the last flush, which a fetch simply requests again;
+		// pins, unpins and GC flush before they return, so a durable
+		// pin always finds its blocks durable (memtables flush in
+		// order).
+		DisableWAL:                  true,
 		MemTableStopWritesThreshold: 4,
 		L0CompactionThreshold:       8,
 		L0StopWritesThreshold:       32,
@@ -128,7 +141,9 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("artifacts: open %s: %w", dir, err)
 	}
-	return &Store{db: db, dir: dir, log: log}, nil
+	s := &Store{db: db, dir: dir, log: log}
+	s.gc.cond = sync.NewCond(&s.gc.mu)
+	return s, nil
 }
 
 // Close closes the database. Calls after Close return ErrClosed.
@@ -139,7 +154,12 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
-	return s.db.Close()
+	// Without a WAL, unflushed blocks would be lost on Close.
+	ferr := s.db.Flush()
+	if err := s.db.Close(); err != nil {
+		return err
+	}
+	return ferr
 }
 
 // Dir returns the directory the store was opened in.
@@ -232,8 +252,8 @@ func (s *Store) PutMany(ctx context.Context, bs []blocks.Block) error {
 }
 
 // putVerified stores blocks whose bytes were already checked against
-// their CIDs. Blocks are written without fsync: they can be fetched again,
-// and a pin (written with sync) makes every earlier write durable.
+// their CIDs. The store has no WAL (see Open): blocks become durable at
+// the next flush, and a pin flushes.
 func (s *Store) putVerified(bs []blocks.Block) error {
 	batch := s.db.NewBatch()
 	defer batch.Close()
@@ -394,7 +414,10 @@ func (s *Store) Pin(ctx context.Context, root cid.Cid, name string) (Pin, error)
 	if err := s.check(); err != nil {
 		return Pin{}, err
 	}
-	if err := s.db.Set(pinKey(root), v, pebble.Sync); err != nil {
+	if err := s.db.Set(pinKey(root), v, pebble.NoSync); err != nil {
+		return Pin{}, fmt.Errorf("artifacts: pinning %s: %w", root, err)
+	}
+	if err := s.db.Flush(); err != nil {
 		return Pin{}, fmt.Errorf("artifacts: pinning %s: %w", root, err)
 	}
 	return Pin{Root: root, Name: name, Size: rec.Size, Blocks: rec.Blocks, DAGBytes: rec.DAGBytes}, nil
@@ -413,7 +436,10 @@ func (s *Store) Unpin(ctx context.Context, root cid.Cid) error {
 	if !ok {
 		return fmt.Errorf("%w: %s", ErrNotPinned, root)
 	}
-	if err := s.db.Delete(pinKey(root), pebble.Sync); err != nil {
+	if err := s.db.Delete(pinKey(root), pebble.NoSync); err != nil {
+		return fmt.Errorf("artifacts: unpinning %s: %w", root, err)
+	}
+	if err := s.db.Flush(); err != nil {
 		return fmt.Errorf("artifacts: unpinning %s: %w", root, err)
 	}
 	return nil
@@ -530,8 +556,18 @@ type GCResult struct {
 // imports and fetches in progress (whose DAGs are not pinned yet) and
 // blocks new ones while it runs.
 func (s *Store) GC(ctx context.Context) (GCResult, error) {
-	s.gc.Lock()
-	defer s.gc.Unlock()
+	s.gc.mu.Lock()
+	for s.gc.holders > 0 || s.gc.collecting {
+		s.gc.cond.Wait()
+	}
+	s.gc.collecting = true
+	s.gc.mu.Unlock()
+	defer func() {
+		s.gc.mu.Lock()
+		s.gc.collecting = false
+		s.gc.cond.Broadcast()
+		s.gc.mu.Unlock()
+	}()
 	var res GCResult
 	pins, err := s.Pins(ctx)
 	if err != nil {
@@ -585,7 +621,10 @@ func (s *Store) GC(ctx context.Context) (GCResult, error) {
 		batch.Close()
 		return res, err
 	}
-	if err := batch.Commit(pebble.Sync); err != nil {
+	if err := batch.Commit(pebble.NoSync); err != nil {
+		return res, fmt.Errorf("artifacts: gc: %w", err)
+	}
+	if err := s.db.Flush(); err != nil {
 		return res, fmt.Errorf("artifacts: gc: %w", err)
 	}
 	if res.Blocks > 0 {
@@ -640,9 +679,22 @@ func (pl pebbleLogger) eventListener() *pebble.EventListener {
 // HoldGC keeps a garbage collection from running until the returned
 // function is called. Import and Fetch hold it while they write; a caller
 // that imports or fetches and then pins holds it across both, so the
-// blocks cannot be collected before the pin lands. Do not call GC while
-// holding it.
+// blocks cannot be collected before the pin lands. Holds nest; GC waits
+// until none is held (do not call GC while holding one).
 func (s *Store) HoldGC() (release func()) {
-	s.gc.RLock()
-	return s.gc.RUnlock
+	s.gc.mu.Lock()
+	for s.gc.collecting {
+		s.gc.cond.Wait()
+	}
+	s.gc.holders++
+	s.gc.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.gc.mu.Lock()
+			s.gc.holders--
+			s.gc.cond.Broadcast()
+			s.gc.mu.Unlock()
+		})
+	}
 }

@@ -48,6 +48,16 @@ type Config struct {
 	// recommends. Default (absent): release.DefaultSharingPolicy. Written
 	// by `aura-node policy set sharing`.
 	ReleaseSharing *release.SharingPolicy `json:"release_sharing,omitempty"`
+	// Seed runs the node as a seeder: it fetches, pins and serves the
+	// artifacts of every declared, unrevoked release it learns of,
+	// whatever its policies. Default false (`run --seed` sets it).
+	Seed bool `json:"seed,omitempty"`
+	// ArtifactUploadBytesPerSecond caps the artifact block bytes the
+	// node serves to all peers together per second; 0 (default): no cap.
+	ArtifactUploadBytesPerSecond float64 `json:"artifact_upload_bytes_per_second,omitempty"`
+	// ArtifactPeerBytesPerSecond caps the artifact block bytes the node
+	// serves to one peer per second; 0 (default): no cap.
+	ArtifactPeerBytesPerSecond float64 `json:"artifact_peer_bytes_per_second,omitempty"`
 }
 
 // Duration is a time.Duration that reads and writes as "30s" in JSON.

@@ -46,6 +46,9 @@ type Params struct {
 	// SnapshotDir is where snapshot state blobs are stored by CID; empty
 	// keeps them in memory (tests).
 	SnapshotDir string
+	// BlocksDir is the artifact block store's directory (blocks/ in the
+	// home); empty keeps it in memory (tests).
+	BlocksDir string
 	// OnCommit, if set, is called on the loop goroutine after every
 	// journal commit with the facts it added (benchmarks and tests use
 	// it to time delivery). It must return quickly and not call the node.
@@ -99,6 +102,7 @@ type Node struct {
 
 	genesis   []byte
 	blobs     *blobStore
+	art       *artifactLayer // artifacts.go
 	adopting  atomic.Bool
 	preDigest facts.Digest
 
@@ -183,6 +187,15 @@ func New(p Params) (*Node, error) {
 	if err := n.initSnapshots(); err != nil {
 		return nil, err
 	}
+	if err := n.openArtifacts(p.BlocksDir); err != nil {
+		return nil, err
+	}
+	started := false
+	defer func() {
+		if !started {
+			n.closeArtifacts()
+		}
+	}()
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if err := n.startHost(p.Host); err != nil {
 		n.cancel()
@@ -208,6 +221,8 @@ func New(p Params) (*Node, error) {
 			}
 		},
 	})
+	n.startArtifacts()
+	started = true
 	n.wg.Add(4)
 	go n.loop()
 	go n.readGossip()
@@ -307,6 +322,7 @@ func (n *Node) Close() error {
 	n.sub.Cancel()
 	n.topic.Close()
 	n.wg.Wait()
+	n.closeArtifacts()
 	n.shutdownHost()
 	return nil
 }

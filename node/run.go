@@ -17,10 +17,13 @@ import (
 // RunHome runs the node of a home until ctx is cancelled: it opens the
 // config, keys, genesis and journal, starts the node and the loopback admin
 // API, writes api.addr once the API listens, and removes it on exit.
-func RunHome(ctx context.Context, home Home, log *slog.Logger) error {
+func RunHome(ctx context.Context, home Home, log *slog.Logger, overrides ...func(*Config)) error {
 	cfg, err := home.LoadConfig()
 	if err != nil {
 		return err
+	}
+	for _, o := range overrides {
+		o(&cfg) // command-line flags such as run --seed
 	}
 	keys, err := home.LoadKeys()
 	if err != nil {
@@ -39,7 +42,7 @@ func RunHome(ctx context.Context, home Home, log *slog.Logger) error {
 		return err
 	}
 	defer journal.Close()
-	n, err := New(Params{Config: cfg, Keys: keys, Genesis: genesis, Journal: journal, Logger: log, SnapshotDir: home.Path(SnapshotsDir)})
+	n, err := New(Params{Config: cfg, Keys: keys, Genesis: genesis, Journal: journal, Logger: log, SnapshotDir: home.Path(SnapshotsDir), BlocksDir: home.Path(BlocksDir)})
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 
 func (a *app) runCmd() *cobra.Command {
 	var logLevel string
+	var seed bool
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run the node of a home until interrupted",
@@ -57,10 +58,15 @@ signal ends it at once.`,
 				<-ctx.Done()
 				stop() // a second signal ends the process
 			}()
-			return node.RunHome(ctx, home, log)
+			var overrides []func(*node.Config)
+			if seed {
+				overrides = append(overrides, func(c *node.Config) { c.Seed = true })
+			}
+			return node.RunHome(ctx, home, log, overrides...)
 		},
 	}
 	cmd.Flags().StringVar(&logLevel, "log-level", "", "override the config's log level: debug, info, warn or error")
+	cmd.Flags().BoolVar(&seed, "seed", false, "seeding mode: fetch, pin and serve the artifacts of every declared, unrevoked release (config: seed)")
 	return cmd
 }
 
