@@ -57,11 +57,13 @@
 //	restoring  copy checkpoints/<To> to data.restore (tables hard-linked,
 //	           the rest copied, fsynced), move data/ to data.rolled-back,
 //	           rename data.restore to data/
-//	switching  current -> To, previous removed
+//	switching  current -> To; previous back to what it was before a
+//	           failed cutover (if its checkpoint is there), else removed
 //	starting   start To, wait for /healthz and /readyz
 //
 // After a successful cutover only checkpoints/<From> is kept; after a
-// rollback none is (the restored one is spent). Going back across a
+// rollback only the one of the restored previous, if any (the restored
+// checkpoint is spent). Going back across a
 // storage migration is this restore: the new release migrated data/, the
 // checkpoint holds the old format.
 //

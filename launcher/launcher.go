@@ -157,6 +157,15 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		return err
 	}
+	// A crash after an operation's result may have left a spent
+	// checkpoint: keep only the previous release's.
+	prev, err := readLink(lay.previousLink())
+	if err != nil {
+		return err
+	}
+	if err := l.pruneCheckpoints(prev); err != nil {
+		return err
+	}
 	return l.loop(ctx)
 }
 

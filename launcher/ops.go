@@ -67,9 +67,13 @@ func (l *launcher) cutover(ctx context.Context, req Request) error {
 			StartedUnixMs: time.Now().UnixMilli(),
 		}, false)
 	}
+	prev, err := readLink(l.lay.previousLink())
+	if err != nil {
+		return err
+	}
 	now := time.Now().UnixMilli()
 	st := State{
-		Op: OpCutover, Request: req, Before: cur, From: cur,
+		Op: OpCutover, Request: req, Before: cur, From: cur, PreviousBefore: prev,
 		To:            ReleaseRef{ID: target.ID, Version: target.Version},
 		StartedUnixMs: now,
 	}
@@ -132,7 +136,7 @@ func stepIndex(steps []Step, s Step) int {
 //  5. gating: /healthz and /readyz within the health timeout, then the
 //     gate commands; a failure rolls back (HealthGateFailed).
 //
-// Then the result is ok, and only checkpoints/<From> is kept.
+// Then only checkpoints/<From> is kept, and the result is ok.
 func (l *launcher) runCutover(ctx context.Context, st State, from Step) error {
 	var addr string
 	for _, s := range cutoverSteps[stepIndex(cutoverSteps, from):] {
@@ -183,15 +187,15 @@ func (l *launcher) runCutover(ctx context.Context, st State, from Step) error {
 			}
 		}
 	}
-	if err := l.finish(st.Request, Result{
+	if err := l.pruneCheckpoints(st.From.ID); err != nil {
+		return err
+	}
+	return l.finish(st.Request, Result{
 		Outcome: OutcomeOK, Gates: st.Gates, Version: st.To.Version,
 		Detail:      fmt.Sprintf("release %s (%s) is active and passed %d gates", st.To.ID, st.To.Version, len(st.Gates)),
 		FromRelease: st.Before.ID, FromVersion: st.Before.Version, ToRelease: st.To.ID, ToVersion: st.To.Version,
 		StartedUnixMs: st.StartedUnixMs,
-	}, true); err != nil {
-		return err
-	}
-	return l.pruneCheckpoints(st.From.ID)
+	}, true)
 }
 
 // start starts rel and waits for its api.addr.
@@ -229,16 +233,28 @@ func (l *launcher) abandon(st State, detail string) error {
 //  1. stopping: stop the node.
 //  2. restoring: data/ <- a copy of checkpoints/<To> (the data/ it
 //     replaces is kept in data.rolled-back until the next rollback).
-//  3. switching: releases/current -> To; releases/previous removed.
+//  3. switching: releases/current -> To; releases/previous back to what
+//     it was before a failed cutover, else removed.
 //  4. starting: start To and wait for /healthz and /readyz.
 //
-// The result is rolled_back with the failure's class, and no checkpoint
-// is kept (the restored one is spent).
+// The result is rolled_back with the failure's class. The restored
+// checkpoint is spent; after a failed cutover, releases/previous and its
+// checkpoint are what they were before it, after a rollback request there
+// is none.
 func (l *launcher) runRollback(ctx context.Context, st State, from Step) error {
 	var detail []string
 	if st.Failure != nil {
 		detail = append(detail, st.Failure.Detail)
 	}
+	// A failed cutover gives back the previous release it found, if its
+	// checkpoint is still there; a rollback request leaves none.
+	keepPrev := ""
+	if st.Request.Action == ActionCutover && st.PreviousBefore != "" && st.PreviousBefore != st.To.ID {
+		if fi, err := os.Stat(l.lay.checkpoint(st.PreviousBefore)); err == nil && fi.IsDir() {
+			keepPrev = st.PreviousBefore
+		}
+	}
+	var err error
 	for _, s := range rollbackSteps[stepIndex(rollbackSteps, from):] {
 		if err := l.enter(&st, s); err != nil {
 			return err
@@ -258,7 +274,12 @@ func (l *launcher) runRollback(ctx context.Context, st State, from Step) error {
 			if err := switchLink(l.lay.releases(), CurrentLink, st.To.ID); err != nil {
 				return err
 			}
-			if err := removeLink(l.lay.releases(), PreviousLink); err != nil {
+			if keepPrev != "" {
+				err = switchLink(l.lay.releases(), PreviousLink, keepPrev)
+			} else {
+				err = removeLink(l.lay.releases(), PreviousLink)
+			}
+			if err != nil {
 				return err
 			}
 		case StepStarting:
@@ -295,15 +316,15 @@ func (l *launcher) runRollback(ctx context.Context, st State, from Step) error {
 	if st.Request.Action == ActionRollback {
 		rid, ver = st.To.ID, st.To.Version
 	}
-	if err := l.finish(st.Request, Result{
+	if err := l.pruneCheckpoints(keepPrev); err != nil {
+		return err
+	}
+	return l.finish(st.Request, Result{
 		ReleaseID: rid, Version: ver,
 		Outcome: OutcomeRolledBack, FailureClass: class, Detail: strings.Join(detail, "; "), Gates: st.Gates,
 		FromRelease: st.Before.ID, FromVersion: st.Before.Version, ToRelease: st.To.ID, ToVersion: st.To.Version,
 		StartedUnixMs: st.StartedUnixMs,
-	}, true); err != nil {
-		return err
-	}
-	return l.pruneCheckpoints("")
+	}, true)
 }
 
 // pruneCheckpoints removes every checkpoint but keep's.

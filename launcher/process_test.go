@@ -432,10 +432,21 @@ func TestFailedGateRollsBack(t *testing.T) {
 	h.checkIdle()
 }
 
+// TestBinaryThatWillNotStart cuts over to v2, then to a binary that
+// exits at once: the launcher rolls back to v2 and gives back previous
+// (v1) with its checkpoint, so a rollback request then reaches v1.
 func TestBinaryThatWillNotStart(t *testing.T) {
 	h := newTestHome(t)
 	h.startLauncher()
-	h.waitActive(v1Version)
+	c := h.waitActive(v1Version)
+	h.put(c, "k1", "v1 data")
+	h.stageV2()
+	if r := h.result(h.submit(launcher.Request{Action: launcher.ActionCutover, ReleaseID: "v2"})); r.Outcome != launcher.OutcomeOK {
+		t.Fatalf("cutover to v2: %+v", r)
+	}
+	c = h.waitActive(v2Version)
+	h.put(c, "k2", "v2 data")
+
 	bad := filepath.Join(t.TempDir(), "aura-node-broken")
 	script := "#!/bin/sh\nif [ \"$1\" = version ]; then echo 3.0.0; exit 0; fi\necho cannot start >&2\nexit 1\n"
 	if err := os.WriteFile(bad, []byte(script), 0o755); err != nil {
@@ -445,10 +456,25 @@ func TestBinaryThatWillNotStart(t *testing.T) {
 		t.Fatalf("stage: %+v", r)
 	}
 	r := h.result(h.submit(launcher.Request{Action: launcher.ActionCutover, ReleaseID: "broken"}))
-	if r.Outcome != launcher.OutcomeRolledBack || r.FailureClass != launcher.LauncherActivationFailed {
-		t.Fatalf("cutover: %+v", r)
+	if r.Outcome != launcher.OutcomeRolledBack || r.FailureClass != launcher.LauncherActivationFailed || r.ToRelease != "v2" {
+		t.Fatalf("cutover to broken: %+v", r)
 	}
-	h.waitActive(v1Version)
+	c = h.waitActive(v2Version)
+	if got := h.get(c, "k2"); got != "v2 data" {
+		t.Fatalf("k2 = %q after the rollback to v2", got)
+	}
+	st := h.checkIdle()
+	if st.Previous == nil || st.Previous.ID != "initial" || len(st.Checkpoints) != 1 || st.Checkpoints[0] != "initial" {
+		t.Fatalf("after the failed cutover: previous %+v, checkpoints %v", st.Previous, st.Checkpoints)
+	}
+
+	if r := h.result(h.submit(launcher.Request{Action: launcher.ActionRollback})); r.Outcome != launcher.OutcomeRolledBack || r.ToRelease != "initial" {
+		t.Fatalf("rollback: %+v", r)
+	}
+	c = h.waitActive(v1Version)
+	if k1, k2 := h.get(c, "k1"), h.get(c, "k2"); k1 != "v1 data" || k2 != "" {
+		t.Fatalf("after rollback to v1: k1 = %q, k2 = %q", k1, k2)
+	}
 	h.checkIdle()
 }
 
@@ -544,6 +570,45 @@ func TestCrashAtEveryStep(t *testing.T) {
 			if !st.NodeRunning || st.NodeRelease != st.Current.ID {
 				t.Fatalf("node running %v from %s, current %s", st.NodeRunning, st.NodeRelease, st.Current.ID)
 			}
+		})
+	}
+}
+
+// TestRepeatedCrashesEndTheCutover crashes the launcher at the same step
+// on every start: the fourth recovery gives up on the cutover — abandons
+// it before the switch, rolls it back after — and v1 runs again.
+func TestRepeatedCrashesEndTheCutover(t *testing.T) {
+	needBinaries(t)
+	for _, c := range []struct {
+		point string
+		want  launcher.Outcome
+	}{
+		{"cutover:checkpointing", launcher.OutcomeFailed},
+		{"cutover:gating", launcher.OutcomeRolledBack},
+	} {
+		t.Run(strings.NewReplacer(":", "_").Replace(c.point), func(t *testing.T) {
+			t.Parallel()
+			h := newTestHome(t)
+			env := launcher.EnvCrashAt + "=" + c.point
+			l := h.startLauncher(env)
+			cl := h.waitActive(v1Version)
+			h.put(cl, "k1", "v1 data")
+			h.stageV2()
+			seq := h.submit(launcher.Request{Action: launcher.ActionCutover, ReleaseID: "v2"})
+			l.waitKilled(t)
+			for range 3 { // recoveries 1 to 3 resume and crash again
+				h.startLauncher(env).waitKilled(t)
+			}
+			h.startLauncher(env)
+			r := h.result(seq)
+			if r.Outcome != c.want || r.FailureClass != launcher.LauncherActivationFailed || r.ToVersion != v1Version {
+				t.Fatalf("result: %+v", r)
+			}
+			cl = h.waitActive(v1Version)
+			if got := h.get(cl, "k1"); got != "v1 data" {
+				t.Fatalf("k1 = %q", got)
+			}
+			h.checkIdle()
 		})
 	}
 }

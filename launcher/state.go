@@ -48,6 +48,10 @@ type State struct {
 	// For a rollback To is the release restored, with checkpoints/<To>.
 	From ReleaseRef `json:"from"`
 	To   ReleaseRef `json:"to"`
+	// PreviousBefore is releases/previous before a cutover; rolling the
+	// cutover back restores it (its checkpoint is kept until the cutover
+	// succeeds).
+	PreviousBefore string `json:"previous_before,omitempty"`
 	// Attempts counts the launcher starts that found this operation in
 	// progress; past maxAttempts a cutover is abandoned.
 	Attempts int `json:"attempts,omitempty"`
