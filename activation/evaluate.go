@@ -295,7 +295,8 @@ func (x *evaluation) skip(id CheckID, subject, format string, args ...any) {
 //  12. minimum-legacy-release: the running version is at least the
 //     manifest's minimum legacy release.
 //  13. scope-state: the release is not cancelled, revoked or failed in
-//     the scope, and no other target is in progress or failed.
+//     the scope, and no other target is failed, or in progress with a
+//     version this release does not exceed.
 //  14. rollout-cohort: the device's bucket is inside the rollout.
 //  15. health-gate (each): every gate the release or the policy declares
 //     is configured in the launcher and not failing on the running
@@ -630,6 +631,8 @@ func (x *evaluation) checkScopeState() {
 		x.pass(CheckScopeState, "", "no target in the scope yet")
 	case t.Release.ID == R:
 		x.pass(CheckScopeState, "", "%s is the scope's target (%v)", R.Short(), t.State)
+	case t.State == TargetActive && x.newerThan(t.Release.Version):
+		x.pass(CheckScopeState, "", "%s (%s) is newer than the scope's target in progress %s (%s) and replaces it", R.Short(), x.m.Version, t.Release.ID.Short(), t.Release.Version)
 	case t.State == TargetActive:
 		x.fail(CheckScopeState, "", Defer, "the scope is moving to %s (%s); %s can follow once it completes", t.Release.ID.Short(), t.Release.Version, R.Short())
 	case t.State == TargetFailed:
@@ -637,6 +640,16 @@ func (x *evaluation) checkScopeState() {
 	default:
 		x.pass(CheckScopeState, "", "the previous target %s is %v", t.Release.ID.Short(), t.State)
 	}
+}
+
+// newerThan reports whether the candidate's version is higher than v.
+func (x *evaluation) newerThan(v string) bool {
+	if x.m == nil {
+		return false
+	}
+	mv, err1 := x.m.ParsedVersion()
+	tv, err2 := release.ParseVersion(v)
+	return err1 == nil && err2 == nil && mv.Compare(tv) > 0
 }
 
 // 14.

@@ -391,20 +391,26 @@ func (f *fixture) declareMinimum(tb testing.TB, version, build string) {
 }
 
 func TestEvaluateScopeState(t *testing.T) {
-	other := func(tb testing.TB, f *fixture) activation.Event {
-		return f.upgrade(tb, "node", facts.KindUpgradeStaged, 1, func(u *facts.UpgradeEvent) {
-			id := release.ID{7}
-			u.ReleaseID, u.Device, u.Version, u.Class = id[:], "dev1", "1.0.9", 1
-		})
+	otherAt := func(version string) func(tb testing.TB, f *fixture) activation.Event {
+		return func(tb testing.TB, f *fixture) activation.Event {
+			return f.upgrade(tb, "node", facts.KindUpgradeStaged, 1, func(u *facts.UpgradeEvent) {
+				id := release.ID{7}
+				u.ReleaseID, u.Device, u.Version, u.Class = id[:], "dev1", version, 1
+			})
+		}
 	}
+	other, newer := otherAt("1.0.9"), otherAt("1.2.0")
 	runEvalCases(t, []evalCase{
 		{name: "no scope state", mod: func(t *testing.T, f *fixture) { f.ev.Scope = nil },
 			verdict: activation.Stage, check: activation.CheckStaging, text: "not yet recorded"},
 		{name: "staging not recorded", opt: fixtureOpt{events: noEvents},
 			verdict: activation.Stage, check: activation.CheckStaging, text: "record UpgradeStaged"},
-		{name: "another target in progress", opt: fixtureOpt{events: func(tb testing.TB, f *fixture) []activation.Event {
-			return []activation.Event{other(tb, f)}
+		{name: "a newer target in progress", opt: fixtureOpt{events: func(tb testing.TB, f *fixture) []activation.Event {
+			return []activation.Event{newer(tb, f)}
 		}}, verdict: activation.Defer, check: activation.CheckScopeState, text: "the scope is moving to"},
+		{name: "an older target in progress is replaced", opt: fixtureOpt{events: func(tb testing.TB, f *fixture) []activation.Event {
+			return []activation.Event{other(tb, f)}
+		}}, verdict: activation.Stage, check: activation.CheckScopeState, result: activation.Pass, text: "replaces it"},
 		{name: "another target failed", opt: fixtureOpt{
 			policy: func(p *activation.Policy) { p.Rollback = activation.ManualApproval },
 			events: func(tb testing.TB, f *fixture) []activation.Event {

@@ -429,14 +429,18 @@ func (st *scopeState) deviceOrNew(e *Event) *device {
 }
 
 // entered: a device joins the scope, running e.Release (zero: an
-// unreleased build). Entering again changes nothing: a device corrects
-// what it runs with ResidencyChanged.
+// unreleased build). Entering again changes nothing once the device's
+// running release is known: a device corrects it with ResidencyChanged.
 func (st *scopeState) entered(e *Event) Result {
-	if _, ok := st.device(e); ok {
-		return applied()
+	d, known := st.device(e)
+	if !known {
+		d = st.deviceOrNew(e)
 	}
-	d := st.deviceOrNew(e)
-	d.running = ReleaseRef{ID: e.Release, Version: e.Upgrade.Version}
+	// Only a device whose running release is still unknown (first seen by
+	// a staging) learns it from an entry.
+	if d.running == (ReleaseRef{}) && d.cutTo.IsZero() && d.op == opNone {
+		d.running = ReleaseRef{ID: e.Release, Version: e.Upgrade.Version}
+	}
 	return applied()
 }
 
@@ -449,7 +453,11 @@ func (st *scopeState) entered(e *Event) Result {
 //  2. With no target, or a target that completed, was cancelled, or
 //     failed and finished rolling back, the release becomes the target.
 //  3. The current target is staged by one more device.
-//  4. Otherwise another target is in progress, or the scope is failed:
+//  4. A release with a higher version than an active, unfailed target
+//     replaces it, so a partial rollout or a device that never comes back
+//     cannot block every later release; devices on the replaced target
+//     stay accepted (they are legacy for the new one).
+//  5. Otherwise another target is in progress, or the scope is failed:
 //     the staging is noted and does not count.
 func (st *scopeState) staged(e *Event) Result {
 	u := e.Upgrade
@@ -479,14 +487,14 @@ func (st *scopeState) staged(e *Event) Result {
 			return noted("staged %s with %s", R.Short(), strings.Join(note, " and "))
 		}
 		return applied()
-	case st.targetReplaceable(): // 2.
+	case st.targetReplaceable(), st.newerThanTarget(s.version): // 2, 4.
 		if t != nil {
 			st.history = append(st.history, t)
 		}
 		st.target = &targetState{ref: ReleaseRef{ID: R, Version: s.version, Class: s.class}}
 		return applied()
 	}
-	// 4.
+	// 5.
 	if t.failure != nil {
 		return noted("the scope is failed on %s (%v, rollback %v); %s does not become the target", t.ref.ID.Short(), t.failure.Class, t.rollback, R.Short())
 	}
@@ -501,9 +509,21 @@ func (st *scopeState) targetReplaceable() bool {
 	case t == nil, t.cancelled != "":
 		return true
 	case t.failure != nil:
-		return t.rollback == RollbackOrdered && !st.anyTouching(t.ref.ID)
+		return t.rollback == RollbackOrdered && !st.rollbackPending(t.ref.ID)
 	}
 	return st.complete()
+}
+
+// newerThanTarget: the target is active and unfailed, and version is
+// higher than its version (staged versions are valid SemVer).
+func (st *scopeState) newerThanTarget(version string) bool {
+	t := st.target
+	if t == nil || t.cancelled != "" || t.failure != nil {
+		return false
+	}
+	v, err1 := release.ParseVersion(version)
+	tv, err2 := release.ParseVersion(t.ref.Version)
+	return err1 == nil && err2 == nil && v.Compare(tv) > 0
 }
 
 // cutoverBegun: the device begins cutting over to e.Release. Refused
@@ -795,8 +815,8 @@ func (st *scopeState) order(e *Event) Result {
 		return st.fail(e, nil, ReleaseRevoked, "revoked: "+why)
 
 	case u.Failure == ManualRollbackRequested:
-		if !isTarget || !st.anyTouching(R) {
-			return refused("no device runs %s as the scope's target: nothing to roll back (cancel a staged target instead)", R.Short())
+		if !isTarget || !st.rollbackPending(R) {
+			return refused("no device runs %s as the scope's target by a cutover: nothing to roll back (cancel a staged target instead)", R.Short())
 		}
 		if t.failure == nil {
 			t.failure = &Failure{Class: ManualRollbackRequested, Detail: detailOr(u.Detail, "rollback requested by the owner"), Release: R, By: refOf(e)}
@@ -856,6 +876,19 @@ func (st *scopeState) preference() RollbackPreference {
 func (st *scopeState) anyTouching(R release.ID) bool {
 	for _, d := range st.devices {
 		if d.running.ID == R || (d.op != opNone && d.opRelease == R) {
+			return true
+		}
+	}
+	return false
+}
+
+// rollbackPending: a device runs R by a cutover, or is switching to or
+// from it, so a rollback of R has something left to do. A device that
+// entered the scope already running R has no previous release to return
+// to and does not hold the rollback up.
+func (st *scopeState) rollbackPending(R release.ID) bool {
+	for _, d := range st.devices {
+		if (d.cutTo == R && d.running.ID == R) || (d.op != opNone && d.opRelease == R) {
 			return true
 		}
 	}

@@ -34,6 +34,9 @@ func randomEvents(tb testing.TB, seed uint64, n int) (activation.Scope, []activa
 	}
 	releases := []release.ID{{1}, {2}, {3}}
 	classes := []uint8{1, 3, 4}
+	// R1 and R2 share a version, so neither replaces the other; R3 is
+	// newer and replaces either while it is active.
+	versions := []string{"1.0.0", "1.0.0", "1.1.0"}
 	pick := func(s []string) string { return s[rng.IntN(len(s))] }
 	var out []activation.Event
 	for len(out) < n {
@@ -64,7 +67,7 @@ func randomEvents(tb testing.TB, seed uint64, n int) (activation.Scope, []activa
 				u.ReleaseID = make([]byte, 32)
 			}
 		case 2, 3:
-			kind, u.Version, u.Class = facts.KindUpgradeStaged, "1.0."+string(rune('0'+ri)), classes[ri]
+			kind, u.Version, u.Class = facts.KindUpgradeStaged, versions[ri], classes[ri]
 			if rng.IntN(2) == 0 {
 				u.Gates = []string{"readyz"}
 			}

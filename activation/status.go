@@ -197,7 +197,7 @@ func (st *scopeState) targetStatus(t *targetState) TargetStatus {
 	switch {
 	case t.cancelled != "":
 		ts.State = TargetCancelled
-	case t.failure != nil && t.rollback == RollbackOrdered && !st.anyTouching(t.ref.ID):
+	case t.failure != nil && t.rollback == RollbackOrdered && !st.rollbackPending(t.ref.ID):
 		ts.State = TargetRolledBack
 	case t.failure != nil:
 		ts.State = TargetFailed
