@@ -118,8 +118,8 @@ func ValidateEvent(e Event) error {
 	if err := e.Scope.CheckActivation(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidEvent, err)
 	}
-	if e.Author.IsZero() {
-		return wrapf(ErrInvalidEvent, "no author")
+	if e.Author.IsZero() || !e.Fact.Defined() {
+		return wrapf(ErrInvalidEvent, "no author or no fact CID")
 	}
 	if e.Kind == facts.KindActivationPolicyPublished {
 		if e.Policy == nil || e.Upgrade != nil {
