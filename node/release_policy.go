@@ -243,8 +243,11 @@ func (n *Node) announceArtifacts(ctx context.Context, id release.ID) ([]facts.Ch
 		}
 		out = append(out, c)
 	}
-	if held == 0 {
+	switch {
+	case held == 0:
 		return nil, "this node holds none of its artifacts (import or fetch them first)", nil
+	case len(out) == 0:
+		return nil, "this node already announced the artifacts it holds", nil
 	}
 	return out, "", nil
 }

@@ -304,8 +304,8 @@ func TestSharingPolicyPinsAndAnnounces(t *testing.T) {
 	if err != nil || len(written) != 1 || why != "" {
 		t.Fatalf("announce: %d facts, %q, %v", len(written), why, err)
 	}
-	written, _, err = n.announceArtifacts(ctx, id)
-	if err != nil || len(written) != 0 {
+	written, why, err = n.announceArtifacts(ctx, id)
+	if err != nil || len(written) != 0 || !strings.Contains(why, "already announced") {
 		t.Fatalf("announced twice: %d %v", len(written), err)
 	}
 	d, _ := n.ReleaseDetail(ctx, id.String())

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ipfs/go-cid"
 	"github.com/spf13/cobra"
 
 	"github.com/aura-node/aura-node/api"
@@ -33,7 +34,7 @@ type createFlags struct {
 	series, version, sourceURL, sourceHash, recipeHash string
 	artifacts, packaging, gates, migrations            []string
 	class, minLegacy, suggested, out                   string
-	thresholdApproval, epochFence, asJSON              bool
+	thresholdApproval, epochFence, asJSON, offline     bool
 }
 
 func (a *app) releaseCreateCmd() *cobra.Command {
@@ -53,14 +54,17 @@ unless --packaging NAME=PKG says otherwise. Each file is chunked as IPFS
 UnixFS (CIDv1, raw leaves, 1 MiB chunks) to compute its root CID, so the
 manifest commits to exactly these bytes; the output hash of the provenance
 commits to every artifact's name, kind, platform, packaging, size and
-root.
+root. When this home's node is running, the files are imported into its
+block store and pinned, so it can serve them once the release is
+published; otherwise (or with --offline) the roots are computed without
+storing anything, and the files must be imported before the node can
+serve them.
 
 --source-hash and --recipe-hash take a sha2-256 digest in hex, or the path
 of a file to hash (the source bundle, the build recipe).
 
 The release ID is the hash of the series and the provenance, so it is
-known before signing and printed here. The files are not imported into a
-node: import them with the artifact commands so the node can serve them.`,
+known before signing and printed here.`,
 		Example: `  aura-node release create --series aura-node --version 1.4.0 \
     --source-url https://github.com/aura-node/aura-node \
     --source-hash ./aura-node-1.4.0.tar.gz --recipe-hash ./build.sh \
@@ -68,7 +72,7 @@ node: import them with the artifact commands so the node can serve them.`,
     --artifact aura-node-linux-arm64=./dist/aura-node-linux-arm64:binary:linux/arm64 \
     --class backward-compatible --health-gate readyz --out manifest.json`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, args []string) error { return runCreate(cmd, &f) },
+		RunE: func(cmd *cobra.Command, args []string) error { return a.runCreate(cmd, &f) },
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.series, "series", "", "release series, e.g. aura-node (required)")
@@ -86,6 +90,7 @@ node: import them with the artifact commands so the node can serve them.`,
 	fl.StringArrayVar(&f.migrations, "migration", nil, "FROM:TO:NAME storage migration, repeatable, in order")
 	fl.StringVar(&f.suggested, "suggested-activation", "", "suggested activation time (RFC 3339 or Unix milliseconds); a hint only")
 	fl.StringVar(&f.out, "out", "", `file to write the manifest to, "-" for stdout (required)`)
+	fl.BoolVar(&f.offline, "offline", false, "compute the roots without importing the files into the running node")
 	jsonFlag(cmd, &f.asJSON)
 	return cmd
 }
@@ -149,7 +154,39 @@ func fileRoot(cmd *cobra.Command, path string) ([]byte, uint64, error) {
 	return root.Bytes(), size, nil
 }
 
-func runCreate(cmd *cobra.Command, f *createFlags) error {
+// artifactSource computes artifact roots: through the running node,
+// which imports and pins the file, or offline.
+type artifactSource struct {
+	node *conn // nil: offline
+}
+
+func (src *artifactSource) root(cmd *cobra.Command, name, path string) ([]byte, uint64, error) {
+	if src.node != nil {
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return nil, 0, err
+		}
+		if _, err := os.Stat(abs); err != nil {
+			return nil, 0, err
+		}
+		info, err := src.node.ImportArtifact(cmd.Context(), api.ArtifactImportRequest{Path: abs, Name: name})
+		switch {
+		case err == nil:
+			c, err := cid.Decode(info.Root)
+			if err != nil {
+				return nil, 0, fmt.Errorf("the node returned root %q: %v", info.Root, err)
+			}
+			return c.Bytes(), info.Size, nil
+		case errors.Is(err, api.ErrUnreachable):
+			src.node = nil // not running: compute offline
+		default:
+			return nil, 0, fmt.Errorf("importing %s into the node: %w", path, src.node.wrap(err))
+		}
+	}
+	return fileRoot(cmd, path)
+}
+
+func (a *app) runCreate(cmd *cobra.Command, f *createFlags) error {
 	for _, req := range []struct{ flag, v string }{{"series", f.series}, {"version", f.version}, {"source-url", f.sourceURL}, {"out", f.out}} {
 		if req.v == "" {
 			return fmt.Errorf("--%s is required (see `%s --help`)", req.flag, cmd.CommandPath())
@@ -198,6 +235,12 @@ func runCreate(cmd *cobra.Command, f *createFlags) error {
 		}
 		m.SuggestedActivationTimeUnixMs = &ms
 	}
+	src := &artifactSource{}
+	if !f.offline {
+		if c, err := a.connect(); err == nil {
+			src.node = c
+		}
+	}
 	packaging := map[string]string{}
 	for _, s := range f.packaging {
 		name, pkg, ok := strings.Cut(s, "=")
@@ -223,7 +266,7 @@ func runCreate(cmd *cobra.Command, f *createFlags) error {
 			art.Packaging = p
 			delete(packaging, name)
 		}
-		art.Root, art.Size, err = fileRoot(cmd, parts[0])
+		art.Root, art.Size, err = src.root(cmd, name, parts[0])
 		if err != nil {
 			return fmt.Errorf("--artifact %s: %w", name, err)
 		}
@@ -254,12 +297,18 @@ func runCreate(cmd *cobra.Command, f *createFlags) error {
 		return printJSON(out, struct {
 			ReleaseID string                   `json:"release_id"`
 			File      string                   `json:"file"`
+			Imported  bool                     `json:"imported"`
 			Manifest  release.ManifestDocument `json:"manifest"`
-		}{id.String(), f.out, doc})
+		}{id.String(), f.out, src.node != nil, doc})
 	}
 	fmt.Fprintf(out, "release %s: %s %s, %s\n", id, m.Series, m.Version, plural(len(m.Artifacts), "artifact"))
 	for _, art := range doc.Artifacts {
 		fmt.Fprintf(out, "  %s  %s  %s\n", art.Root, humanBytes(art.Size), art.Name)
+	}
+	if src.node != nil {
+		fmt.Fprintf(out, "imported and pinned in the node of %s\n", a.home)
+	} else {
+		fmt.Fprintf(out, "roots computed offline: the node does not hold these files yet (import them before publishing, so it can serve them)\n")
 	}
 	if f.out != "-" {
 		fmt.Fprintf(out, "wrote %s; review it, then sign it: aura-node release sign %s --out signed.json\n", f.out, f.out)

@@ -112,13 +112,14 @@ func TestReleaseCommands(t *testing.T) {
 	}
 	var created struct {
 		ReleaseID string                   `json:"release_id"`
+		Imported  bool                     `json:"imported"`
 		Manifest  release.ManifestDocument `json:"manifest"`
 	}
 	if err := json.Unmarshal([]byte(out), &created); err != nil {
 		t.Fatal(err)
 	}
 	id := created.ReleaseID
-	if len(id) != 64 || len(created.Manifest.Artifacts) != 2 || created.Manifest.Artifacts[0].Name != "app-darwin" || created.Manifest.Artifacts[0].Kind != "binary" {
+	if len(id) != 64 || !created.Imported || len(created.Manifest.Artifacts) != 2 || created.Manifest.Artifacts[0].Name != "app-darwin" || created.Manifest.Artifacts[0].Kind != "binary" {
 		t.Fatalf("create: %s", out)
 	}
 
@@ -157,10 +158,18 @@ func TestReleaseCommands(t *testing.T) {
 	if !strings.Contains(out, "published release "+id) || !strings.Contains(out, "declared series app") {
 		t.Fatalf("publish: %s", out)
 	}
+	// create imported and pinned the files, so the node announces them
+	// (its sharing policy pins its own, trusted, releases).
+	if !strings.Contains(out, "announced 2 artifacts") && !strings.Contains(out, "already announced") {
+		t.Fatalf("publish did not announce the imported artifacts: %s", out)
+	}
+	if strings.Count(mustCLI(t, "--home", home, "release", "show", id, "--json"), `"holder"`) != 2 {
+		t.Fatal("release show lists no holder for the published artifacts")
+	}
 
 	// An untrusted authority's release: refused, then allowed explicitly.
 	foreignManifest, foreignSigned := filepath.Join(dir, "foreign.json"), filepath.Join(dir, "foreign-signed.json")
-	if _, stderr, code := create("0.9.0", foreignManifest); code != 0 {
+	if _, stderr, code := create("0.9.0", foreignManifest, "--offline"); code != 0 {
 		t.Fatal(stderr)
 	}
 	mustCLI(t, "--home", home, "release", "sign", foreignManifest, "--key", otherKey, "--out", foreignSigned)
