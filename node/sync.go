@@ -212,7 +212,10 @@ func (n *Node) loadFactSet() error {
 		after = page[len(page)-1].Key()
 	}
 	sort.Slice(items, func(i, j int) bool { return items[i].Compare(items[j]) < 0 })
-	n.set.tree = antientropy.TreeFromSorted(items)
+	tree := antientropy.TreeFromSorted(items)
+	n.set.mu.Lock()
+	n.set.tree = tree
+	n.set.mu.Unlock()
 	return nil
 }
 
