@@ -41,6 +41,8 @@ func Run(t *testing.T, open func(t *testing.T) storage.Journal) {
 		{"Atomicity", testAtomicity},
 		{"BadBatch", testBadBatch},
 		{"Closed", testClosed},
+		{"Prune", testPrune},
+		{"ScanStateAndHydrate", testScanStateAndHydrate},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
