@@ -255,7 +255,11 @@ func (s *Store) PutMany(ctx context.Context, bs []blocks.Block) error {
 // their CIDs. The store has no WAL (see Open): blocks become durable at
 // the next flush, and a pin flushes.
 func (s *Store) putVerified(bs []blocks.Block) error {
-	batch := s.db.NewBatch()
+	size := 0
+	for _, b := range bs {
+		size += len(b.RawData()) + 80
+	}
+	batch := s.db.NewBatchWithSize(size) // no regrowth copies
 	defer batch.Close()
 	for _, b := range bs {
 		if err := batch.Set(blockKey(b.Cid()), b.RawData(), nil); err != nil {

@@ -24,7 +24,7 @@ shared machine.`,
   aura-node bench gossip --json`,
 		Args: noArgs,
 	}
-	cmd.AddCommand(benchIngestCmd(), benchAntiEntropyCmd(), benchGossipCmd())
+	cmd.AddCommand(benchIngestCmd(), benchAntiEntropyCmd(), benchGossipCmd(), benchArtifactsCmd())
 	return cmd
 }
 

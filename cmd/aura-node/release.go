@@ -46,7 +46,7 @@ superseded, not authorised.`,
 	cmd.AddCommand(
 		a.releaseCreateCmd(), a.releaseSignCmd(), a.releasePublishCmd(),
 		a.releaseCertifyCmd(), a.releaseRevokeCmd(), a.releaseSupersedeCmd(),
-		a.releaseListCmd(), a.releaseShowCmd(),
+		a.releaseListCmd(), a.releaseShowCmd(), a.releaseFetchCmd(),
 	)
 	return cmd
 }

@@ -79,6 +79,7 @@ Try a local 3-node network first:
 		a.backupCmd(),
 		a.restoreCmd(),
 		a.releaseCmd(),
+		a.artifactCmd(),
 		a.launcherCmd(),
 		a.policyCmd(),
 		a.benchCmd(),
