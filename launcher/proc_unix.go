@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -62,8 +63,8 @@ func killSelf() {
 	select {} // the signal is on its way
 }
 
-// processAlive reports whether pid is a live, non-zombie process whose
-// command line mentions want (when /proc can tell), so a recycled pid is
+// processAlive reports whether pid is a live, non-zombie process with
+// want among its arguments (when /proc can tell), so a recycled pid is
 // not taken for a node of this home.
 func processAlive(pid int, want string) bool {
 	if pid <= 0 {
@@ -79,8 +80,8 @@ func processAlive(pid int, want string) bool {
 			}
 		}
 	}
-	if cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline"); err == nil {
-		return want == "" || strings.Contains(string(cmdline), want)
+	if cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline"); err == nil && want != "" {
+		return slices.Contains(strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00"), want)
 	}
 	return true
 }
