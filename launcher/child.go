@@ -41,6 +41,13 @@ const (
 	EnvCrashAt = "AURA_LAUNCHER_CRASH_AT"
 )
 
+// Managed reports whether this process is a node a launcher started, and
+// the release ID it runs as: the node side calls it to know whether it
+// can ask for stage, cutover and rollback.
+func Managed() (releaseID string, ok bool) {
+	return os.Getenv(EnvReleaseID), os.Getenv(EnvLauncher) == "1"
+}
+
 // childEnv is the launcher's environment without crash injection, plus
 // extra.
 func childEnv(extra ...string) []string {

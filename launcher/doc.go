@@ -102,7 +102,8 @@
 //
 // A cutover stops the node that asked for it; the new node (or, after a
 // rollback, the old one restarted) reads the result at start. The node
-// sees AURA_LAUNCHER=1 and AURA_RELEASE_ID=<id> in its environment.
+// sees AURA_LAUNCHER=1 and AURA_RELEASE_ID=<id> in its environment
+// (Managed reads them).
 // Gate commands must come from the node's local configuration, never from
 // the network: the launcher runs them.
 //
