@@ -58,6 +58,11 @@ type Config struct {
 	// ArtifactPeerBytesPerSecond caps the artifact block bytes the node
 	// serves to one peer per second; 0 (default): no cap.
 	ArtifactPeerBytesPerSecond float64 `json:"artifact_peer_bytes_per_second,omitempty"`
+	// Activation is the device-local activation policy, the scopes the
+	// device takes part in and its launcher's gate commands (upgrade*.go).
+	// Absent: the node shows activation state but acts on nothing.
+	// Written by `aura-node policy set activation`.
+	Activation *ActivationConfig `json:"activation,omitempty"`
 }
 
 // Duration is a time.Duration that reads and writes as "30s" in JSON.
@@ -126,6 +131,9 @@ func (c *Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		return fmt.Errorf("%w: log_level %q: want debug, info, warn or error", ErrBadConfig, c.LogLevel)
+	}
+	if err := c.Activation.validate(); err != nil {
+		return err
 	}
 	return c.validateReleasePolicies()
 }

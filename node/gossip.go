@@ -108,6 +108,9 @@ func (n *Node) validate(ctx context.Context, from peer.ID, msg *pubsub.Message) 
 		v = checkRelease(c, gov)
 	}
 	if v.Result == facts.Accept {
+		v = checkActivation(c)
+	}
+	if v.Result == facts.Accept {
 		if has, err := n.journal.HasFact(c.ID()); err == nil && has {
 			v = facts.Verdict{Result: facts.Ignore, Reason: facts.ErrDuplicate}
 		}

@@ -53,6 +53,11 @@ type Params struct {
 	// journal commit with the facts it added (benchmarks and tests use
 	// it to time delivery). It must return quickly and not call the node.
 	OnCommit func([]facts.Verified)
+	// Home is the node's home directory: under a launcher (AURA_LAUNCHER=1)
+	// the upgrade manager talks to the launcher of this home (upgrade.go).
+	Home string
+	// launcher replaces the launcher link in tests.
+	launcher launcherLink
 }
 
 // Node is a running aura-node.
@@ -94,6 +99,7 @@ type Node struct {
 	syncPeers syncPeers
 	blocked   *blocklist
 	releases  releaseCatalogue
+	upg       upgradeState // upgrade.go; loop-owned but for proto
 
 	// loop-owned state.
 	clock facts.Clock
@@ -182,6 +188,9 @@ func New(p Params) (*Node, error) {
 	if err := n.loadReleases(); err != nil {
 		return nil, err
 	}
+	if err := n.initUpgrades(p); err != nil {
+		return nil, err
+	}
 	n.genesis = p.Genesis
 	n.blobs = newBlobStore(p.SnapshotDir)
 	if err := n.initSnapshots(); err != nil {
@@ -208,6 +217,7 @@ func New(p Params) (*Node, error) {
 	}
 	n.host.SetStreamHandler(syncProtocol(n.netID), n.serveSync)
 	n.host.SetStreamHandler(blobProtocol(n.netID), n.serveBlob)
+	n.startUpgrades()
 	n.host.Network().Notify(&network.NotifyBundle{
 		ConnectedF: func(_ network.Network, c network.Conn) {
 			select {
@@ -376,6 +386,7 @@ func (n *Node) loop() {
 		case <-tick.C:
 			n.snapshotTick()
 			n.runSnapshots()
+			n.upgradeTick()
 		case f := <-n.reqs:
 			f()
 			n.runSnapshots()
@@ -404,6 +415,10 @@ func (n *Node) ingest(batch []inbound) {
 	for i, in := range batch {
 		n.clock.Observe(in.fact.Fact().Time)
 		if v := checkRelease(in.fact, n.gov.Load()); v.Result != facts.Accept {
+			verdicts[i] = v
+			continue
+		}
+		if v := checkActivation(in.fact); v.Result != facts.Accept {
 			verdicts[i] = v
 			continue
 		}
@@ -523,6 +538,7 @@ func (n *Node) commit(txn *facts.Txn) error {
 		n.releases.apply(gov, v.Fact(), v.Payload())
 	}
 	n.releases.mu.Unlock()
+	n.applyUpgrades(b.Facts)
 	if n.onCommit != nil {
 		n.onCommit(b.Facts)
 	}
@@ -583,6 +599,9 @@ func (n *Node) author(kind facts.Kind, payload facts.Payload) (facts.Checked, er
 	c, v := facts.CheckStateless(n.netID, raw, gov.Limits())
 	if v.Result == facts.Accept {
 		v = checkRelease(c, gov)
+	}
+	if v.Result == facts.Accept {
+		v = checkActivation(c)
 	}
 	if v.Result != facts.Accept {
 		return facts.Checked{}, v.Reason

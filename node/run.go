@@ -42,7 +42,7 @@ func RunHome(ctx context.Context, home Home, log *slog.Logger, overrides ...func
 		return err
 	}
 	defer journal.Close()
-	n, err := New(Params{Config: cfg, Keys: keys, Genesis: genesis, Journal: journal, Logger: log, SnapshotDir: home.Path(SnapshotsDir), BlocksDir: home.Path(BlocksDir)})
+	n, err := New(Params{Config: cfg, Keys: keys, Genesis: genesis, Journal: journal, Logger: log, SnapshotDir: home.Path(SnapshotsDir), BlocksDir: home.Path(BlocksDir), Home: home.Dir})
 	if err != nil {
 		return err
 	}

@@ -722,6 +722,9 @@ func (n *Node) adopt(vb *facts.VerifiedBlob, rec facts.SnapshotRecord) error {
 	if err := n.loadReleases(); err != nil {
 		return err
 	}
+	if err := n.loadUpgrades(); err != nil {
+		return err
+	}
 	if err := n.initSnapshots(); err != nil {
 		return err
 	}

@@ -346,6 +346,9 @@ func (n *Node) SyncWith(ctx context.Context, p peer.ID) (SyncResult, error) {
 	}()
 	ctx, cancel := context.WithTimeout(ctx, maxSessionTime)
 	defer cancel()
+	if err := n.sessionRefusal(p); err != nil {
+		return res, err
+	}
 	// Sessions use existing connections only: a peer this node dropped
 	// is not dialled back by its own sync schedule.
 	s, err := n.host.NewStream(network.WithNoDial(ctx, "anti-entropy"), p, syncProtocol(n.netID))
@@ -580,6 +583,10 @@ func (n *Node) loadFacts(ids []antientropy.ID) (raws [][]byte, rest []antientrop
 func (n *Node) serveSync(s network.Stream) {
 	defer s.Close()
 	p := s.Conn().RemotePeer()
+	if n.sessionRefusal(p) != nil {
+		s.Reset()
+		return
+	}
 	s.SetDeadline(n.now().Add(maxSessionTime))
 	c := &frameConn{r: bufio.NewReader(s), w: bufio.NewWriter(s)}
 	err := n.serverSession(c, p)
