@@ -193,4 +193,3 @@ func (n *Node) reportPartition(evals []*scopeEval) bool {
 	}
 	return changed
 }
-
