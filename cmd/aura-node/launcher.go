@@ -96,7 +96,13 @@ func (a *app) launcherStatusCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show the releases, the operation in progress, pending requests and recent results",
-		Args:  noArgs,
+		Long: `Read the launcher's files in the home (no running launcher needed): the
+installed releases with their versions, which one is current and which
+previous, the cutover or rollback step in progress (from the intent log),
+requests not answered yet and the latest results.`,
+		Example: `  aura-node --home ./a launcher status
+  aura-node --home ./a launcher status --json`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := launcher.ReadStatus(a.home)
 			if err != nil {
@@ -240,7 +246,8 @@ func (a *app) launcherStageCmd() *cobra.Command {
 		Long: `Ask the launcher to stage a binary: copy it into releases/ID/, check its
 sha256 (--sha256; computed from the file if omitted), run ` + "`BINARY version`" + `
 and compare with --version if given.`,
-		Args: noArgs,
+		Example: `  aura-node --home ./a launcher stage --release-id v2 --artifact ./aura-node-v2 --version 2.0.0`,
+		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			abs, err := filepath.Abs(artifact)
 			if err != nil {
@@ -281,6 +288,8 @@ its data, switch releases/current, start the new release, and require
 AURA_HOME, AURA_API_ADDR, AURA_RELEASE_ID, AURA_VERSION and
 AURA_PREVIOUS_RELEASE_ID set). If anything fails the launcher restores the
 previous release and its data and the result is rolled_back.`,
+		Example: `  aura-node --home ./a launcher cutover --release-id v2 --version 2.0.0 \
+      --gate 'smoke=aura-node --home "$AURA_HOME" status'`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req := launcher.Request{Action: launcher.ActionCutover, ReleaseID: id, Version: version, HealthTimeoutMs: healthTmo.Milliseconds()}
@@ -314,7 +323,8 @@ the Pebble checkpoint of the data taken before the cutover, switch
 releases/current back and start it. What the node wrote since the cutover
 is kept aside in data.rolled-back; anti-entropy fetches the network's facts
 again.`,
-		Args: noArgs,
+		Example: `  aura-node --home ./a launcher rollback --reason "v2 corrupts the cache"`,
+		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.submit(cmd, &f, launcher.Request{Action: launcher.ActionRollback})
 		},
