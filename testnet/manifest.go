@@ -45,6 +45,10 @@ type Manifest struct {
 	N int `json:"n"`
 	// Binary is the aura-node executable the nodes run.
 	Binary string `json:"binary"`
+	// Launcher: each node runs under `aura-node launcher` (which runs the
+	// node from the home's current release and can switch releases);
+	// the recorded pid is the launcher's.
+	Launcher bool `json:"launcher,omitempty"`
 	// Nodes are the nodes, node 1 first.
 	Nodes []NodeInfo `json:"nodes"`
 }

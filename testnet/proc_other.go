@@ -9,7 +9,7 @@ import (
 
 var errUnsupported = errors.New("testnet: local testnets need a Unix system (Linux or macOS)")
 
-func spawn(binary, home, logPath string) (int, error) { return 0, errUnsupported }
+func spawn(binary, home, logPath string, launcher bool) (int, error) { return 0, errUnsupported }
 
 func alive(pid int, home string) bool { return false }
 

@@ -12,16 +12,21 @@ import (
 	"syscall"
 )
 
-// spawn starts `binary run --home home` as a detached process (its own
-// session, so it outlives the CLI and a Ctrl-C in the CLI's terminal),
-// with stdout and stderr appended to logPath. It returns the pid.
-func spawn(binary, home, logPath string) (int, error) {
+// spawn starts `binary run --home home` (or, with launcher, `binary
+// launcher --home home --initial-binary binary`, which runs the node from
+// the home's current release) as a detached process (its own session, so
+// it outlives the CLI and a Ctrl-C in the CLI's terminal), with stdout and
+// stderr appended to logPath. It returns the pid.
+func spawn(binary, home, logPath string, launcher bool) (int, error) {
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return 0, fmt.Errorf("testnet: opening node log: %w", err)
 	}
 	defer logf.Close()
 	cmd := exec.Command(binary, "run", "--home", home)
+	if launcher {
+		cmd = exec.Command(binary, "launcher", "--home", home, "--initial-binary", binary)
+	}
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}

@@ -52,6 +52,9 @@ type UpOptions struct {
 	Log io.Writer
 	// ReadyTimeout bounds the wait for readiness; default DefaultReadyTimeout.
 	ReadyTimeout time.Duration
+	// Launcher runs every node under `aura-node launcher`, so releases
+	// can be staged, cut over and rolled back (testnet upgrade).
+	Launcher bool
 }
 
 // Up creates an N-node testnet in opts.Dir, starts every node as a
@@ -84,7 +87,7 @@ func Up(ctx context.Context, opts UpOptions) (*Manifest, error) {
 		return nil, fmt.Errorf("testnet: creating %s: %w", dir, err)
 	}
 
-	m, err := create(dir, opts.N, binary, log)
+	m, err := create(dir, opts.N, binary, opts.Launcher, log)
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +131,7 @@ func checkFreeDir(dir string) error {
 }
 
 // create makes the node homes, the shared genesis and the manifest.
-func create(dir string, n int, binary string, log io.Writer) (*Manifest, error) {
+func create(dir string, n int, binary string, launcher bool, log io.Writer) (*Manifest, error) {
 	tcp, err := PickPorts("tcp", n)
 	if err != nil {
 		return nil, err
@@ -137,7 +140,7 @@ func create(dir string, n int, binary string, log io.Writer) (*Manifest, error) 
 	if err != nil {
 		return nil, err
 	}
-	m := &Manifest{Version: manifestVersion, Name: networkName, N: n, Binary: binary}
+	m := &Manifest{Version: manifestVersion, Name: networkName, N: n, Binary: binary, Launcher: launcher}
 	homes := make([]node.Home, n)
 	cfgs := make([]node.Config, n)
 	keys := make([]*node.Keys, n)
@@ -222,14 +225,18 @@ func startAndWait(ctx context.Context, dir string, m *Manifest, idx []int, binar
 		// A node killed hard leaves its api.addr behind; remove it so
 		// readiness waits for the new process's address.
 		os.Remove(filepath.Join(n.Home, node.APIAddrFile))
-		pid, err := spawn(binary, n.Home, filepath.Join(n.Home, LogFile))
+		pid, err := spawn(binary, n.Home, filepath.Join(n.Home, LogFile), m.Launcher)
 		if err != nil {
 			return err
 		}
 		if err := writePID(n.Home, pid); err != nil {
 			return err
 		}
-		fmt.Fprintf(log, "started node-%d (pid %d), log %s\n", i, pid, filepath.Join(n.Home, LogFile))
+		what := "node"
+		if m.Launcher {
+			what = "launcher"
+		}
+		fmt.Fprintf(log, "started node-%d (%s pid %d), log %s\n", i, what, pid, filepath.Join(n.Home, LogFile))
 	}
 	// A node needs a peer to count as ready, unless it has none to find.
 	minPeers := 0

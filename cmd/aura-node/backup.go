@@ -217,4 +217,3 @@ node afterwards with ` + "`aura-node run`" + `; anti-entropy fetches anything ne
 	cmd.Flags().StringVar(&sec.identityFile, "identity", "", "age identity file (AGE-SECRET-KEY-1...)")
 	return cmd
 }
-

@@ -45,19 +45,24 @@ simple majority. Talk to a node with --home DIR/node-<i>.`,
 
 	var upN int
 	var upBinary string
+	var upLauncher bool
 	up := &cobra.Command{
 		Use:   "up",
 		Short: "Create and start an N-node testnet",
 		Long: `Create N node homes in --dir with one shared genesis, wire them to each
 other as static peers, start every node as a detached process and wait
 (up to 30s) until each answers /readyz and has a peer. --dir must not
-exist or be empty.`,
+exist or be empty.
+
+Each node runs under its own launcher (` + "`aura-node launcher`" + `), which runs the
+node from the home's current release and switches releases safely for
+upgrades; --launcher=false runs ` + "`aura-node run`" + ` directly.`,
 		Example: `  aura-node testnet up
   aura-node testnet up -n 5 --dir /tmp/tn
   aura-node testnet up --binary ./aura-node`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, err := testnet.Up(cmd.Context(), testnet.UpOptions{Dir: dir, N: upN, Binary: upBinary, Log: cmd.OutOrStdout()})
+			_, err := testnet.Up(cmd.Context(), testnet.UpOptions{Dir: dir, N: upN, Binary: upBinary, Launcher: upLauncher, Log: cmd.OutOrStdout()})
 			if err != nil {
 				return err
 			}
@@ -68,6 +73,7 @@ exist or be empty.`,
 	}
 	up.Flags().IntVarP(&upN, "nodes", "n", 3, "number of nodes")
 	up.Flags().StringVar(&upBinary, "binary", "", "aura-node executable the nodes run (default: this one)")
+	up.Flags().BoolVar(&upLauncher, "launcher", true, "run each node under `aura-node launcher` (needed for testnet upgrade)")
 
 	var statusJSON bool
 	status := &cobra.Command{
