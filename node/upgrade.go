@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -85,6 +86,8 @@ type upgradeState struct {
 	export exportState
 	// proto is the session state the sync goroutines read.
 	proto protoState
+	// ticks counts upgradeTick runs (tests wait on it).
+	ticks atomic.Uint64
 }
 
 type backoffState struct {
@@ -519,6 +522,7 @@ func clip(s string, max int) string {
 // step. It runs on the loop every second.
 func (n *Node) upgradeTick() {
 	u := &n.upg
+	defer u.ticks.Add(1)
 	if u.red == nil || n.snap.fence {
 		return
 	}
