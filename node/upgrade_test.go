@@ -549,4 +549,3 @@ func TestUpgradeWithoutLauncher(t *testing.T) {
 	_, err = n.UpgradeAction(ctx, api.UpgradeActionRequest{Action: "jump"})
 	wantRefusal(t, err, api.ErrBadRequest, "unknown upgrade action")
 }
-
