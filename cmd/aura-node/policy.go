@@ -59,12 +59,13 @@ type policyFlags struct {
 	autoMeta, autoArtifacts                 bool
 	forward, pin, recommend                 string
 	reset, publish, asJSON                  bool
+	act                                     activationFlags // upgrade.go
 }
 
 func (a *app) policySetCmd() *cobra.Command {
 	var f policyFlags
 	cmd := &cobra.Command{
-		Use:   "set discovery|sharing [--file POLICY.json] [flags] [--publish]",
+		Use:   "set discovery|sharing|activation [--file POLICY.json] [flags] [--publish]",
 		Short: "Change the discovery or sharing policy (config.json and the running node)",
 		Long: `Change one policy. It starts from the current one (config.json), or from
 --file (a JSON policy, as ` + "`policy show --json`" + ` prints it), or from nothing
@@ -79,11 +80,26 @@ Discovery flags: --trust-authority, --distrust-authority, --trust-builder,
 --auto-fetch-artifacts[=false].
 
 Sharing flags: --forward, --pin, --recommend, each none, trusted, all or
-series:NAME[,NAME...].`,
+series:NAME[,NAME...].
+
+Activation (see ` + "`aura-node upgrade --help`" + `): without --scope, this device's
+own policy and settings (config.json's activation section, applied to the
+running node, which publishes the policy for its device scope); with
+--scope KEY of a scope this node's authority owns, the policy is published
+for that scope from the running node. Policy flags: --trust-authority,
+--distrust-authority, --trust-builder, --distrust-builder,
+--required-builders N, --allow-class, --rollout-percent, --not-before,
+--not-after, --daily-window, --ignore-suggested-time, --require-gate,
+--drop-required-gate, --rollback automatic|manual-approval, --epoch-fence,
+--in-flight drain|abort|delegate. Device settings: --join SCOPE, --leave
+SCOPE, --gate NAME=COMMAND, --drop-gate NAME, --manual, --series,
+--health-timeout.`,
 		Example: `  aura-node policy set discovery --trust-authority 12D3KooWA... --auto-fetch-metadata --auto-fetch-artifacts
   aura-node policy set discovery --trust-builder 12D3KooWB... --trust-builder 12D3KooWC... --required-builders 2
   aura-node policy set sharing --forward all --pin series:aura-node --recommend none --publish
-  aura-node policy set discovery --file discovery.json`,
+  aura-node policy set discovery --file discovery.json
+  aura-node policy set activation --trust-authority 12D3KooWA... --join context:12D3KooWA.../fleet --gate smoke='aura-node --home "$AURA_HOME" status'
+  aura-node policy set activation --scope context:12D3KooWA.../fleet --trust-authority 12D3KooWA... --rollback manual-approval`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error { return a.runPolicySet(cmd, args[0], &f) },
 	}
@@ -104,6 +120,7 @@ series:NAME[,NAME...].`,
 	fl.StringVar(&f.recommend, "recommend", "", "releases this node recommends (sharing)")
 	fl.BoolVar(&f.publish, "publish", false, "also publish the policy as a fact (needs the running node)")
 	jsonFlag(cmd, &f.asJSON)
+	addActivationFlags(cmd, &f.act)
 	return cmd
 }
 
@@ -123,12 +140,15 @@ func parseAuthorities(flag string, list []string) ([]facts.AuthorityID, error) {
 }
 
 func (a *app) runPolicySet(cmd *cobra.Command, which string, f *policyFlags) error {
-	if which != "discovery" && which != "sharing" {
-		return fmt.Errorf("unknown policy %q: want discovery or sharing (see `%s --help`)", which, cmd.CommandPath())
+	if which == "activation" {
+		return a.runPolicySetActivation(cmd, f)
 	}
-	wrong := sharingOnly
+	if which != "discovery" && which != "sharing" {
+		return fmt.Errorf("unknown policy %q: want discovery, sharing or activation (see `%s --help`)", which, cmd.CommandPath())
+	}
+	wrong := append(slices.Clone(sharingOnly), activationOnly...)
 	if which == "sharing" {
-		wrong = discoveryOnly
+		wrong = append(slices.Clone(discoveryOnly), activationOnly...)
 	}
 	for _, name := range wrong {
 		if cmd.Flags().Changed(name) {

@@ -82,6 +82,7 @@ Try a local 3-node network first:
 		a.artifactCmd(),
 		a.launcherCmd(),
 		a.policyCmd(),
+		a.upgradeCmd(),
 		a.benchCmd(),
 		testnetCmd(),
 		versionCmd(),
