@@ -20,6 +20,7 @@ import (
 	mh "github.com/multiformats/go-multihash"
 
 	"github.com/aura-node/aura-node/activation"
+	"github.com/aura-node/aura-node/api"
 	"github.com/aura-node/aura-node/artifacts"
 	"github.com/aura-node/aura-node/facts"
 	"github.com/aura-node/aura-node/launcher"
@@ -544,8 +545,12 @@ func (n *Node) upgradeTick() {
 		evals = append(evals, e)
 		u.last[s.Key()] = e
 	}
-	if u.cfg == nil || busy {
-		return // authors nothing: activation not configured, or the launcher is at work
+	if u.cfg == nil {
+		return // authors nothing: activation not configured
+	}
+	n.fetchCandidates(evals)
+	if busy {
+		return // the launcher is at work
 	}
 	if n.recoverInterrupted(evals) || n.publishDevicePolicy() || n.enterScopes(evals) || n.reportRevocations(evals) || n.reportPartition(evals) {
 		return // the state changed: evaluate again next tick
@@ -573,6 +578,49 @@ func (n *Node) upgradeTick() {
 		}
 		n.noteAction(e, e.step.Action.String(), err)
 		return // one action per tick
+	}
+}
+
+// fetchCandidates fetches (and pins) the artifacts for this platform of
+// each candidate whose evaluation waits only for them. A failed fetch is
+// retried after 30 seconds.
+func (n *Node) fetchCandidates(evals []*scopeEval) {
+	for _, e := range evals {
+		d := e.decision
+		if e.entry == nil || d.Manifest == nil || d.Verdict != activation.Defer {
+			continue
+		}
+		only := true
+		for _, c := range d.Blocking() {
+			only = only && c.ID == activation.CheckArtifact
+		}
+		if !only {
+			continue
+		}
+		arts, _ := platformArtifacts(d.Manifest)
+		for _, a := range arts {
+			root, err := release.ParseRoot(a.Root)
+			if err != nil {
+				continue
+			}
+			if pinned, err := n.art.store.IsPinned(root); err != nil || pinned {
+				continue
+			}
+			n.art.mu.Lock()
+			j := n.art.jobs[root.String()]
+			n.art.mu.Unlock()
+			if j != nil {
+				st := j.status()
+				j.mu.Lock()
+				ended := j.ended
+				j.mu.Unlock()
+				if st.State == api.FetchRunning || (st.State == api.FetchFailed && time.Since(ended) < 30*time.Second) {
+					continue
+				}
+			}
+			n.log.Info("fetching a candidate's artifact", "scope", e.scope.Short(), "release", d.Release.Short(), "artifact", a.Name, "root", root)
+			n.startFetch(root, fmt.Sprintf("%s@%s/%s", d.Manifest.Series, d.Manifest.Version, a.Name), "activation "+e.scope.Short(), a.Size, true)
+		}
 	}
 }
 

@@ -173,8 +173,9 @@ func (tn *testNet) startUpgradeNode(i int, act *ActivationConfig, l launcherLink
 }
 
 // upgradeRelease publishes, from n (whose authority signs it), a release
-// of series aura-node whose binary for this platform is content, and
-// imports the binary on every node.
+// of series aura-node whose binary for this platform is content, imports
+// the binary on n and waits until the release is in every node's
+// catalogue.
 func upgradeRelease(t *testing.T, k *Keys, n *Node, nodes []*Node, version string, class release.CompatibilityClass, gates []string) release.ID {
 	t.Helper()
 	ctx := context.Background()
@@ -183,14 +184,11 @@ func upgradeRelease(t *testing.T, k *Keys, n *Node, nodes []*Node, version strin
 	if err := os.WriteFile(path, content, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	var root cid.Cid
-	for _, x := range nodes {
-		info, err := x.ImportArtifact(ctx, api.ArtifactImportRequest{Path: path})
-		if err != nil {
-			t.Fatal(err)
-		}
-		root, _ = cid.Decode(info.Root)
+	info, err := n.ImportArtifact(ctx, api.ArtifactImportRequest{Path: path})
+	if err != nil {
+		t.Fatal(err)
 	}
+	root, _ := cid.Decode(info.Root)
 	arts := []release.Artifact{{Name: "aura-node", Kind: "binary", Platform: platform(), Packaging: "raw", Size: uint64(len(content)), Root: root.Bytes()}}
 	m := release.Manifest{
 		Series: "aura-node", Version: version,
@@ -453,9 +451,6 @@ func TestFailedRolloutFollowsRollbackPreference(t *testing.T) {
 			bad.failGate[R.String()] = "smoke"
 			n1 := tn.startUpgradeNode(1, act(), bad)
 			tn.linkAll()
-			if _, err := n1.ImportArtifact(ctx, api.ArtifactImportRequest{Path: exportTo(t, n0, R)}); err != nil {
-				t.Fatal(err)
-			}
 			eventually(t, 40*time.Second, "the scope failed on the gate", func() bool {
 				st := scopeStatus(t, n0, scope)
 				return st.Target != nil && st.Target.Failure != nil
@@ -504,18 +499,6 @@ func deviceOf(st api.UpgradeScope, n *Node) *api.UpgradeDevice {
 		}
 	}
 	return nil
-}
-
-// exportTo exports a release's binary from n's block store to a file.
-func exportTo(t *testing.T, n *Node, id release.ID) string {
-	t.Helper()
-	e, _ := n.releaseEntry(id)
-	root, _ := release.ParseRoot(e.Declarations[0].Manifest.Artifacts[0].Root)
-	path := filepath.Join(t.TempDir(), "bin")
-	if _, err := n.ExportArtifact(context.Background(), api.ArtifactExportRequest{Root: root.String(), Path: path}); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 // Without a launcher the node reduces and shows activation state but
