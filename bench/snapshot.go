@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -41,8 +42,11 @@ type SnapshotOptions struct {
 	Log io.Writer
 	// Logger receives the nodes' logs; default discarded.
 	Logger *slog.Logger
-	// PhaseTimeout bounds each phase that waits on the network (commit,
-	// each join); default 30 minutes.
+	// PhaseTimeout bounds each phase that waits on the network (the
+	// full replay, the commit); default 30 minutes. The snapshot join,
+	// which runs last, is bounded by twice the full replay's time (at
+	// least a minute) within it: a join from the snapshot slower than
+	// that has missed the goal by far, and is reported as failed.
 	PhaseTimeout time.Duration
 }
 
@@ -116,6 +120,10 @@ type SnapshotResult struct {
 	// FullReplaySyncFailures counts those that failed (for example past
 	// the session time limit); what they pulled before failing stays.
 	FullReplaySyncFailures uint64 `json:"full_replay_sync_failures"`
+	// SnapshotJoinError says why the snapshot join did not finish (then
+	// snapshot_join_s and join_speedup are 0), with the joiner's last
+	// logged error.
+	SnapshotJoinError string `json:"snapshot_join_error,omitempty"`
 	// JoinSpeedup is FullReplayS / SnapshotJoinS.
 	JoinSpeedup     float64 `json:"join_speedup"`
 	JoinSpeedupGoal float64 `json:"join_speedup_goal"`
@@ -167,6 +175,9 @@ type snapshotBench struct {
 // storage before and after GC against the encoded live state; and a new
 // node joining from the snapshot against one joining by full replay of
 // the same facts.
+//
+// If the snapshot join does not finish in time, Snapshot returns the
+// figures measured so far (SnapshotJoinError set) with the error.
 func Snapshot(ctx context.Context, opts SnapshotOptions) (res *SnapshotResult, err error) {
 	if opts.Facts == 0 {
 		opts.Facts = 1_000_000
@@ -209,24 +220,34 @@ func Snapshot(ctx context.Context, opts SnapshotOptions) (res *SnapshotResult, e
 	if err := b.setup(ctx, res); err != nil {
 		return nil, err
 	}
+	// The full replay first, while no other node runs: it needs only the
+	// pre-snapshot checkpoint, and its time bounds the snapshot join's.
+	if err := b.fullReplay(ctx, res); err != nil {
+		return nil, err
+	}
+	if err := b.close(); err != nil {
+		return nil, err
+	}
 	if err := b.commit(ctx, res); err != nil {
 		return nil, err
 	}
 	if err := b.snapshotJoin(ctx, res); err != nil {
-		return nil, err
-	}
-	// The members are done: stop them so that the full replay has the
-	// machine to itself, as the snapshot join had (apart from them).
-	if err := b.close(); err != nil {
-		return nil, err
-	}
-	if err := b.fullReplay(ctx, res); err != nil {
-		return nil, err
+		if !errors.Is(err, errJoinTimeout) {
+			return nil, err
+		}
+		// The figures measured so far stand; the caller prints them
+		// with the error.
+		res.SnapshotJoinError = err.Error()
+		return res, err
 	}
 	res.JoinSpeedup = round3(res.FullReplayS / res.SnapshotJoinS)
 	res.JoinSpeedupMet = res.JoinSpeedup >= snapshotJoinSpeedupGoal
 	return res, nil
 }
+
+// errJoinTimeout marks a join that did not reach its target digest in
+// time.
+var errJoinTimeout = errors.New("bench: join did not finish")
 
 func (b *snapshotBench) logf(format string, args ...any) {
 	fmt.Fprintf(b.o.Log, "bench snapshot: "+format+"\n", args...)
@@ -259,8 +280,15 @@ func (b *snapshotBench) openJournal(name string) (*storage.Pebble, error) {
 }
 
 // startNode starts a node on 127.0.0.1 TCP with a journal and keeps it
-// for close.
-func (b *snapshotBench) startNode(name string, k *node.Keys, j storage.Journal) (*node.Node, error) {
+// for close. If errs is not nil, it records the node's last logged
+// error.
+func (b *snapshotBench) startNode(name string, k *node.Keys, j storage.Journal, errs *lastError) (*node.Node, error) {
+	logger := b.o.Logger.With("node", name)
+	if errs != nil {
+		errs.next = logger.Handler()
+		errs.init()
+		logger = slog.New(errs)
+	}
 	cfg := node.DefaultConfig()
 	cfg.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0"}
 	// Periodic anti-entropy every second, as the node tests use: a join
@@ -272,7 +300,7 @@ func (b *snapshotBench) startNode(name string, k *node.Keys, j storage.Journal) 
 		Keys:        k,
 		Genesis:     b.genesis,
 		Journal:     j,
-		Logger:      b.o.Logger.With("node", name),
+		Logger:      logger,
 		SnapshotDir: filepath.Join(b.dir, "blobs-"+name),
 	})
 	if err != nil {
@@ -352,13 +380,11 @@ func (b *snapshotBench) setup(ctx context.Context, res *SnapshotResult) error {
 			return err
 		}
 	}
-	for i := 1; i < b.o.Nodes; i++ {
-		if _, err := b.openJournal(fmt.Sprintf("m%d", i)); err != nil {
-			return err
-		}
+	if err := b.close(); err != nil {
+		return err
 	}
 	res.SetupS = round3(time.Since(start).Seconds())
-	b.logf("setup done in %.1f s: %d journals ready", res.SetupS, b.o.Nodes)
+	b.logf("setup done in %.1f s: member 0's journal and %d checkpoints of it ready", res.SetupS, len(names))
 	return nil
 }
 
@@ -468,7 +494,11 @@ func applyChecked(j storage.Journal, cs []facts.Checked) error {
 func (b *snapshotBench) commit(ctx context.Context, res *SnapshotResult) error {
 	var members []*node.Node
 	for i := 0; i < b.o.Nodes; i++ {
-		n, err := b.startNode(fmt.Sprintf("m%d", i), b.keys[i], b.journals[i])
+		j, err := b.openJournal(fmt.Sprintf("m%d", i))
+		if err != nil {
+			return err
+		}
+		n, err := b.startNode(fmt.Sprintf("m%d", i), b.keys[i], j, nil)
 		if err != nil {
 			return err
 		}
@@ -508,7 +538,9 @@ func (b *snapshotBench) commit(ctx context.Context, res *SnapshotResult) error {
 	if err != nil {
 		return err
 	}
-	res.CertifiedDigest = pre.String()
+	if pre.String() != res.CertifiedDigest {
+		return fmt.Errorf("bench: member 0's digest %s differs from the pre-snapshot checkpoint's %s", pre, res.CertifiedDigest)
+	}
 	b.logf("proposing a snapshot on member 0 (%d members, M = %d; journal %d facts, %d bytes)",
 		len(members), res.Threshold, res.JournalFactsBefore, res.BytesBeforeGC)
 	start := time.Now()
@@ -604,7 +636,8 @@ func (b *snapshotBench) commit(ctx context.Context, res *SnapshotResult) error {
 }
 
 // snapshotJoin starts a fresh non-member node with an empty journal,
-// connects it to the members and waits until its digest is member 0's.
+// connects it to the members and waits until its digest is member 0's,
+// at most twice as long as the full replay took (at least a minute).
 func (b *snapshotBench) snapshotJoin(ctx context.Context, res *SnapshotResult) error {
 	members := append([]*node.Node(nil), b.nodes...)
 	want, err := members[0].Digest()
@@ -619,16 +652,18 @@ func (b *snapshotBench) snapshotJoin(ctx context.Context, res *SnapshotResult) e
 	if err != nil {
 		return err
 	}
-	b.logf("a fresh node joins the members from the snapshot")
+	limit := min(b.o.PhaseTimeout, max(time.Minute, time.Duration(2*res.FullReplayS*float64(time.Second))))
+	b.logf("a fresh node joins the members from the snapshot (waiting at most %v)", limit)
+	var errs lastError
 	start := time.Now()
-	n, err := b.startNode("join-snapshot", k, j)
+	n, err := b.startNode("join-snapshot", k, j, &errs)
 	if err != nil {
 		return err
 	}
 	if err := connectTo(ctx, n, members...); err != nil {
 		return err
 	}
-	took, err := b.waitDigest(ctx, "snapshot join", n, j, want, start)
+	took, err := b.waitDigest(ctx, "snapshot join", n, j, want, start, limit, &errs)
 	if err != nil {
 		return err
 	}
@@ -656,7 +691,7 @@ func (b *snapshotBench) fullReplay(ctx context.Context, res *SnapshotResult) err
 	if err != nil {
 		return err
 	}
-	src, err := b.startNode("replay-source", sk, sj)
+	src, err := b.startNode("replay-source", sk, sj, nil)
 	if err != nil {
 		return err
 	}
@@ -664,9 +699,7 @@ func (b *snapshotBench) fullReplay(ctx context.Context, res *SnapshotResult) err
 	if err != nil {
 		return err
 	}
-	if want.String() != res.CertifiedDigest {
-		return fmt.Errorf("bench: the pre-snapshot checkpoint has digest %s, the snapshot certified %s", want, res.CertifiedDigest)
-	}
+	res.CertifiedDigest = want.String()
 	j, err := b.openJournal("join-replay")
 	if err != nil {
 		return err
@@ -675,16 +708,21 @@ func (b *snapshotBench) fullReplay(ctx context.Context, res *SnapshotResult) err
 	if err != nil {
 		return err
 	}
-	b.logf("a fresh node joins a node without the snapshot by full replay of %d facts", res.JournalFactsBefore)
+	total, err := sj.Count()
+	if err != nil {
+		return err
+	}
+	b.logf("a fresh node joins a node without the snapshot by full replay of %d facts", total)
 	start := time.Now()
-	n, err := b.startNode("join-replay", k, j)
+	var errs lastError
+	n, err := b.startNode("join-replay", k, j, &errs)
 	if err != nil {
 		return err
 	}
 	if err := connectTo(ctx, n, src); err != nil {
 		return err
 	}
-	took, err := b.waitDigest(ctx, "full replay", n, j, want, start)
+	took, err := b.waitDigest(ctx, "full replay", n, j, want, start, b.o.PhaseTimeout, &errs)
 	if err != nil {
 		return err
 	}
@@ -709,12 +747,14 @@ func (b *snapshotBench) fullReplay(ctx context.Context, res *SnapshotResult) err
 	return nil
 }
 
-// waitDigest polls n's digest until it is want; it logs the journal's
-// fact count now and then. It returns the time since start.
-func (b *snapshotBench) waitDigest(ctx context.Context, what string, n *node.Node, j *storage.Pebble, want facts.Digest, start time.Time) (time.Duration, error) {
+// waitDigest polls n's digest until it is want, at most limit; it logs
+// the journal's fact count now and then. It returns the time since
+// start. On timeout the error (errJoinTimeout) carries the node's last
+// logged error.
+func (b *snapshotBench) waitDigest(ctx context.Context, what string, n *node.Node, j *storage.Pebble, want facts.Digest, start time.Time, limit time.Duration, errs *lastError) (time.Duration, error) {
 	var took time.Duration
 	lastReport := time.Now()
-	ok, err := poll(ctx, time.Now().Add(b.o.PhaseTimeout), func() bool {
+	ok, err := poll(ctx, start.Add(limit), func() bool {
 		d, err := n.Digest()
 		if err == nil && d == want {
 			took = time.Since(start)
@@ -732,9 +772,80 @@ func (b *snapshotBench) waitDigest(ctx context.Context, what string, n *node.Nod
 	}
 	if !ok {
 		c, _ := j.Count()
-		return 0, fmt.Errorf("bench: %s: the joiner did not reach the target digest within %v (%d facts in its journal)", what, b.o.PhaseTimeout, c)
+		last := "none"
+		if e := errs.get(); e != "" {
+			last = e
+		}
+		return 0, fmt.Errorf("%w: %s: the joiner did not reach the target digest within %v (%d facts in its journal); its last logged error: %s",
+			errJoinTimeout, what, limit, c, last)
 	}
 	return took, nil
+}
+
+// lastError is a slog handler that records the last record carrying an
+// "err" attribute, and passes every record on.
+type lastError struct {
+	next  slog.Handler
+	attrs []slog.Attr
+	mu    *sync.Mutex
+	last  *string
+}
+
+func (l *lastError) init() {
+	if l.mu == nil {
+		l.mu, l.last = new(sync.Mutex), new(string)
+	}
+}
+
+func (l *lastError) get() string {
+	l.init()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return *l.last
+}
+
+func (l *lastError) Enabled(ctx context.Context, level slog.Level) bool {
+	return level >= slog.LevelInfo || l.next.Enabled(ctx, level)
+}
+
+func (l *lastError) Handle(ctx context.Context, r slog.Record) error {
+	l.init()
+	var msg string
+	find := func(a slog.Attr) bool {
+		if a.Key == "err" {
+			msg = r.Message + ": " + a.Value.String()
+			return false
+		}
+		return true
+	}
+	for _, a := range l.attrs {
+		find(a)
+	}
+	r.Attrs(find)
+	if msg != "" {
+		l.mu.Lock()
+		*l.last = msg
+		l.mu.Unlock()
+	}
+	if l.next.Enabled(ctx, r.Level) {
+		return l.next.Handle(ctx, r)
+	}
+	return nil
+}
+
+func (l *lastError) WithAttrs(as []slog.Attr) slog.Handler {
+	l.init()
+	c := *l
+	c.next = l.next.WithAttrs(as)
+	c.attrs = append(append([]slog.Attr(nil), l.attrs...), as...)
+	return &c
+}
+
+func (l *lastError) WithGroup(name string) slog.Handler {
+	l.init()
+	c := *l
+	c.next = l.next.WithGroup(name)
+	return &c
 }
 
 func count(bs []bool) int {
