@@ -235,6 +235,11 @@ type source struct {
 	complete bool
 	has      map[string]bool
 	held     map[*want]int // wants this source's workers have in flight
+	// batch is the CIDs per WANT to this source, 1 to BatchBlocks:
+	// doubled while answers come quickly, halved when they are slow, so
+	// a slow or shared source (a seed many fetch from) is not sent
+	// requests that tie blocks up for long.
+	batch    int
 	lastPoll time.Time
 	failures int // consecutive request failures
 	dropped  bool
@@ -565,7 +570,7 @@ func (f *fetch) addSource(p peer.ID, st HaveState) {
 		return
 	}
 	delete(f.noRoot, p)
-	s := &source{id: p, complete: st == HavePinned, has: map[string]bool{}, held: map[*want]int{}, lastPoll: time.Now()}
+	s := &source{id: p, complete: st == HavePinned, has: map[string]bool{}, held: map[*want]int{}, batch: 1, lastPoll: time.Now()}
 	if !s.complete {
 		// It has the root block at least.
 		s.has[string(f.root.Hash())] = true
@@ -616,6 +621,45 @@ func (f *fetch) next(s *source) []*want {
 	}
 }
 
+// adapt sizes the next requests to s from how long the last one took.
+// f.mu held.
+func (s *source) adapt(n int, took time.Duration, limit int) {
+	switch {
+	case took < adaptFast && n >= s.batch:
+		s.batch = min(2*s.batch, limit)
+	case took > adaptSlow:
+		s.batch = max(s.batch/2, 1)
+	}
+}
+
+// Request durations that grow or shrink a source's batch.
+const (
+	adaptFast = 250 * time.Millisecond
+	adaptSlow = time.Second
+)
+
+// idlePartialSources lists the partial sources with room for more
+// requests. f.mu held.
+func (f *fetch) idlePartialSources() []*source {
+	var out []*source
+	for _, s := range f.sources {
+		if !s.dropped && !s.complete && len(s.has) > 0 && len(s.held) < f.opts.StreamsPerPeer*s.batch {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// heldBy reports whether one of the sources has said it holds w.
+func heldBy(sources []*source, w *want) bool {
+	for _, s := range sources {
+		if s.has[w.key] {
+			return true
+		}
+	}
+	return false
+}
+
 // settled reports that every want is stored and nothing is pending.
 // f.mu held.
 func (f *fetch) settled() bool {
@@ -624,7 +668,7 @@ func (f *fetch) settled() bool {
 
 // pick chooses up to BatchBlocks wants for s. f.mu held.
 func (f *fetch) pick(s *source) []*want {
-	n := min(f.opts.BatchBlocks, f.opts.MaxInFlight-f.inflight)
+	n := min(s.batch, f.opts.MaxInFlight-f.inflight)
 	var batch []*want
 	take := func(w *want) {
 		if w.queued {
@@ -637,14 +681,19 @@ func (f *fetch) pick(s *source) []*want {
 		batch = append(batch, w)
 	}
 	if s.complete {
-		// From the queue head; skip (and keep) the few it refused.
+		// From the queue head; skip (and keep) the few it refused, and
+		// those a partial source can send now: a complete source (often
+		// the one seed everybody asks) is kept for the blocks nobody
+		// else has yet, so its upload is not spent on copies the
+		// fetchers could get from each other.
+		partial := f.idlePartialSources()
 		var kept []*want
 		i := 0
 		for ; i < len(f.queue) && len(batch) < n; i++ {
 			w := f.queue[i]
 			switch {
 			case !w.queued || f.wants[w.key] != w:
-			case w.refused[s.id]:
+			case w.refused[s.id] || heldBy(partial, w):
 				kept = append(kept, w)
 			default:
 				take(w)
@@ -708,9 +757,13 @@ func (f *fetch) worker(s *source) {
 				continue
 			}
 		}
+		start := time.Now()
 		got, err := conn.want(f.ctx, batch, f.opts.RequestTimeout)
 		f.mu.Lock()
 		f.stats.Requested += uint64(len(batch))
+		if err == nil {
+			s.adapt(len(batch), time.Since(start), f.opts.BatchBlocks)
+		}
 		f.mu.Unlock()
 		if err != nil {
 			conn.reset()
@@ -741,7 +794,22 @@ func (ws *wantStream) reset() { ws.st.Reset() }
 
 // answer is one block (or DONT) of a WANT answer.
 type answer struct {
-	data []byte // nil: the peer does not have it
+	data  []byte // nil: the peer does not have it
+	frame []byte // the pooled buffer holding data
+}
+
+// frameBufs recycles block frame buffers: a fetch reads each block into
+// one and returns it once the block is stored (fresh memory is slow to
+// touch; reused memory is not).
+var frameBufs = sync.Pool{New: func() any { b := make([]byte, 0, maxFrame); return &b }}
+
+func getFrameBuf() []byte { return (*frameBufs.Get().(*[]byte))[:0] }
+
+func putFrameBuf(b []byte) {
+	if cap(b) >= maxFrame {
+		b = b[:0]
+		frameBufs.Put(&b)
+	}
 }
 
 // want sends one WANT and reads its answers. It returns the answers
@@ -762,7 +830,7 @@ func (ws *wantStream) want(ctx context.Context, batch []*want, timeout time.Dura
 	}
 	out := make([]answer, 0, len(batch))
 	for _, w := range batch {
-		frame, err := readFrame(ws.r, maxFrame, nil)
+		frame, err := readFrame(ws.r, maxFrame, getFrameBuf())
 		if err != nil {
 			if ctx.Err() != nil {
 				return out, ctx.Err()
@@ -793,7 +861,7 @@ func (ws *wantStream) want(ctx context.Context, batch []*want, timeout time.Dura
 		if len(rest) == 0 {
 			rest = []byte{}
 		}
-		out = append(out, answer{data: rest})
+		out = append(out, answer{data: rest, frame: frame})
 	}
 	return out, nil
 }
@@ -801,6 +869,13 @@ func (ws *wantStream) want(ctx context.Context, batch []*want, timeout time.Dura
 // received verifies and stores what a WANT returned, requeues what it did
 // not, and handles the peer's failure or misbehaviour.
 func (f *fetch) received(s *source, batch []*want, got []answer, reqErr error) {
+	defer func() {
+		for _, a := range got {
+			if a.frame != nil {
+				putFrameBuf(a.frame)
+			}
+		}
+	}()
 	var good []blocks.Block
 	var nodes []node
 	var goodWants []*want

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
-	ipld "github.com/ipfs/go-ipld-format"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -274,34 +273,39 @@ func (s *Service) serveWant(ctx context.Context, p peer.ID, w *bufio.Writer, bod
 	}
 	hdr := make([]byte, 0, 1+10+maxCIDLen)
 	for _, c := range cids {
-		data, err := s.store.getData(c)
-		if err != nil && !ipld.IsNotFound(err) {
+		found, err := s.store.viewBlock(c, func(data []byte) error {
+			if s.opts.OnServe != nil {
+				s.opts.OnServe(p, c, true)
+			}
+			if limit.Limit() != rate.Inf {
+				if err := limit.WaitN(ctx, len(data)); err != nil {
+					return err
+				}
+			}
+			if s.upload != nil {
+				if err := s.upload.WaitN(ctx, len(data)); err != nil {
+					return err
+				}
+			}
+			// Written straight from Pebble's buffer: no copy.
+			if err := writeFrame(w, appendCID(append(hdr[:0], msgBlock), c), data); err != nil {
+				return err
+			}
+			s.stats.blocksServed.Add(1)
+			s.stats.bytesServed.Add(uint64(len(data)))
+			return nil
+		})
+		if err != nil {
 			return err
 		}
-		if s.opts.OnServe != nil {
-			s.opts.OnServe(p, c, err == nil)
-		}
-		if err != nil {
+		if !found {
+			if s.opts.OnServe != nil {
+				s.opts.OnServe(p, c, false)
+			}
 			if err := writeFrame(w, appendCID(append(hdr[:0], msgDont), c)); err != nil {
 				return err
 			}
-			continue
 		}
-		if limit.Limit() != rate.Inf {
-			if err := limit.WaitN(ctx, len(data)); err != nil {
-				return err
-			}
-		}
-		if s.upload != nil {
-			if err := s.upload.WaitN(ctx, len(data)); err != nil {
-				return err
-			}
-		}
-		if err := writeFrame(w, appendCID(append(hdr[:0], msgBlock), c), data); err != nil {
-			return err
-		}
-		s.stats.blocksServed.Add(1)
-		s.stats.bytesServed.Add(uint64(len(data)))
 	}
 	return nil
 }
