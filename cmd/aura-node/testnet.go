@@ -231,7 +231,7 @@ repairs the divergence.`,
 		},
 	}
 
-	cmd.AddCommand(up, status, stop, start, down, demo, partition, heal)
+	cmd.AddCommand(up, status, stop, start, down, demo, partition, heal, testnetUpgradeCmd(&dir))
 	return cmd
 }
 
