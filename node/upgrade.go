@@ -89,6 +89,8 @@ type upgradeState struct {
 	proto protoState
 	// ticks counts upgradeTick runs (tests wait on it).
 	ticks atomic.Uint64
+	// migrationsRecorded: the journal's storage migrations have facts.
+	migrationsRecorded bool
 }
 
 type backoffState struct {
@@ -529,6 +531,7 @@ func (n *Node) upgradeTick() {
 	}
 	n.finishExport()
 	n.updateHardFork()
+	n.recordMigrations()
 	busy := false
 	if u.link != nil {
 		if err := n.recordLauncherResults(); err != nil {
@@ -1146,4 +1149,63 @@ func (n *Node) recordGates(s activation.Scope, R release.ID, results []launcher.
 		}
 	}
 	return nil
+}
+
+// migrationHistory is implemented by journals with storage migrations
+// (storage.Pebble).
+type migrationHistory interface {
+	MigrationHistory() ([]storage.AppliedMigration, error)
+}
+
+// recordMigrations authors a MigrationApplied fact, once, for each storage
+// migration the journal records that this device has no fact for yet
+// (including one run by an open that crashed before recording it).
+func (n *Node) recordMigrations() {
+	u := &n.upg
+	if u.migrationsRecorded {
+		return
+	}
+	mh, ok := n.journal.(migrationHistory)
+	if !ok {
+		u.migrationsRecorded = true
+		return
+	}
+	hist, err := mh.MigrationHistory()
+	if err != nil {
+		n.log.Warn("reading the storage migration history failed", "err", err)
+		return
+	}
+	have := map[[2]uint32]bool{}
+	me := n.authority
+	entries, err := n.journal.List(storage.Query{Kind: facts.KindMigrationApplied, Author: &me, Limit: storage.MaxLimit})
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		raw, ok, err := n.journal.GetFact(e.ID)
+		if err != nil || !ok {
+			continue
+		}
+		if _, p, err := facts.Decode(raw, 0); err == nil {
+			if m, ok := p.(*facts.MigrationApplied); ok && m.Device == u.device {
+				have[[2]uint32{m.FromVersion, m.ToVersion}] = true
+			}
+		}
+	}
+	run, _ := n.running()
+	for _, m := range hist {
+		if have[[2]uint32{m.From, m.To}] {
+			continue
+		}
+		p := &facts.MigrationApplied{FromVersion: m.From, ToVersion: m.To, Name: m.Name, Device: u.device}
+		if !run.Release.IsZero() {
+			p.ReleaseID = run.Release[:]
+		}
+		if _, err := n.author(facts.KindMigrationApplied, p); err != nil {
+			n.log.Warn("recording a storage migration failed", "from", m.From, "to", m.To, "err", err)
+			return
+		}
+		n.log.Info("recorded a storage migration", "from", m.From, "to", m.To, "name", m.Name)
+	}
+	u.migrationsRecorded = true
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/host"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/aura-node/aura-node/activation"
@@ -531,4 +532,43 @@ func TestUpgradeWithoutLauncher(t *testing.T) {
 	wantRefusal(t, err, api.ErrConflict, "no target")
 	_, err = n.UpgradeAction(ctx, api.UpgradeActionRequest{Action: "jump"})
 	wantRefusal(t, err, api.ErrBadRequest, "unknown upgrade action")
+}
+
+// migratedJournal is a journal whose storage migrations ran.
+type migratedJournal struct {
+	storage.Journal
+	hist []storage.AppliedMigration
+}
+
+func (m migratedJournal) MigrationHistory() ([]storage.AppliedMigration, error) { return m.hist, nil }
+
+// Each storage migration the journal records is recorded once as a
+// MigrationApplied fact of this device, also after a restart.
+func TestStorageMigrationsRecorded(t *testing.T) {
+	tn := newTestNet(t, 1)
+	j := migratedJournal{Journal: storage.NewMemory(), hist: []storage.AppliedMigration{{From: 1, To: 2, Name: "add author index"}}}
+	count := func() int {
+		es, err := j.List(storage.Query{Kind: facts.KindMigrationApplied})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(es)
+	}
+	n := tn.startOn(0, newMockHost(t, tn, 0), j)
+	eventually(t, 10*time.Second, "the migration recorded", func() bool { return count() == 1 })
+	n.Close()
+	n2 := tn.startOn(0, newMockHost(t, tn, 0), j)
+	waitTicks(t, n2, 2)
+	if c := count(); c != 1 {
+		t.Fatalf("%d MigrationApplied facts after a restart, want 1", c)
+	}
+}
+
+func newMockHost(t *testing.T, tn *testNet, i int) host.Host {
+	t.Helper()
+	h, err := tn.mn.AddPeer(tn.keys[i].Node, ma.StringCast(fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", 43000+len(tn.nodes))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
 }
