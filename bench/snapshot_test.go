@@ -40,6 +40,9 @@ func TestSnapshotSmall(t *testing.T) {
 	if want := float64(r.BytesAfterGC) / float64(r.LiveStateBytes); r.GCRatio <= 0 || math.Abs(r.GCRatio-want) > 1e-3 {
 		t.Fatalf("gc_ratio %v, want %v", r.GCRatio, want)
 	}
+	if want := float64(r.BytesAfterGC+uint64(r.BlobBytes)) / float64(r.LiveStateBytes); math.Abs(r.GCRatioWithBlob-want) > 1e-3 {
+		t.Fatalf("gc_ratio_with_blob %v, want %v", r.GCRatioWithBlob, want)
+	}
 	if r.GCRatioMet != (r.GCRatio <= r.GCRatioGoal) || r.GCRatioGoal != 1.2 {
 		t.Fatalf("gc goal %v met %v at %v", r.GCRatioGoal, r.GCRatioMet, r.GCRatio)
 	}
