@@ -144,7 +144,7 @@ func (a *app) runPolicySet(cmd *cobra.Command, which string, f *policyFlags) err
 		return a.runPolicySetActivation(cmd, f)
 	}
 	if which != "discovery" && which != "sharing" {
-		return fmt.Errorf("unknown policy %q: want discovery, sharing or activation (see `%s --help`)", which, cmd.CommandPath())
+		return fmt.Errorf("unknown policy %q: want discovery or sharing, or activation (see `%s --help`)", which, cmd.CommandPath())
 	}
 	wrong := append(slices.Clone(sharingOnly), activationOnly...)
 	if which == "sharing" {
