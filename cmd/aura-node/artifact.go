@@ -289,6 +289,7 @@ func (a *app) artifactStatusCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "status ROOT",
 		Short:   "Show the progress of a fetch",
+		Long:    "Show the state of the last fetch of ROOT since the node started: running, done, failed (with the reason) or cancelled; blocks and bytes stored, blocks fetched and already stored, and the blocks received from each peer.",
 		Example: `  aura-node artifact status bafybei... --json`,
 		Args:    exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -319,6 +320,7 @@ func (a *app) artifactCancelCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:     "cancel ROOT",
 		Short:   "Stop a running fetch (a later fetch resumes it)",
+		Long:    "Stop the running fetch of ROOT. The blocks already stored stay; the next fetch of ROOT requests only the missing ones.",
 		Example: `  aura-node artifact cancel bafybei...`,
 		Args:    exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -405,6 +407,7 @@ func (a *app) artifactListCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "list",
 		Short:   "List pinned artifacts and fetches",
+		Long:    "List the pinned artifacts (root, name, size, blocks, and the releases whose manifests name the root), the fetches since the node started, the block store's size on disk, and the blocks served to aura peers and over bitswap.",
 		Example: `  aura-node artifact list --json`,
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
