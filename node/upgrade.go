@@ -577,7 +577,12 @@ func (n *Node) upgradeTick() {
 			}
 			err = n.actRollback(e, evals)
 		default:
-			continue
+			if u.cfg.Manual || !n.needsRestage(e) || n.backingOff(e, "restage") {
+				continue
+			}
+			err = n.restage(e)
+			n.noteAction(e, "restage", err)
+			return
 		}
 		n.noteAction(e, e.step.Action.String(), err)
 		return // one action per tick
@@ -816,6 +821,46 @@ func (n *Node) actStage(e *scopeEval) error {
 		return fmt.Errorf("artifact %s of %s is not in the block store yet", a.Name, R.Short())
 	}
 	n.startExport(e.scope.Key(), R, m.Version, a.Name, root)
+	return nil
+}
+
+// needsRestage reports a staging the scope recorded but the launcher no
+// longer holds (its releases folder was cleaned, or another home's
+// journal was restored): the evaluation waits on the binary being staged
+// and Next, which sees the staging recorded, does not stage again.
+func (n *Node) needsRestage(e *scopeEval) bool {
+	d := e.decision
+	if n.upg.link == nil || e.step.Action != activation.Wait || d.Verdict != activation.Stage || d.Manifest == nil || e.step.Release != d.Release {
+		return false
+	}
+	ds, ok := e.status.Device(n.authority, n.upg.device)
+	if !ok || !slices.Contains(ds.Staged, d.Release) {
+		return false
+	}
+	for _, c := range d.Blocking() {
+		if c.ID == activation.CheckArtifact && c.Subject != "" {
+			arts, bin := platformArtifacts(d.Manifest)
+			if bin >= 0 && c.Subject == arts[bin].Name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// restage has the launcher stage again a release whose staging is
+// recorded.
+func (n *Node) restage(e *scopeEval) error {
+	m := e.decision.Manifest
+	arts, bin := platformArtifacts(m)
+	root, err := release.ParseRoot(arts[bin].Root)
+	if err != nil {
+		return err
+	}
+	if pinned, err := n.art.store.IsPinned(root); err != nil || !pinned {
+		return fmt.Errorf("artifact %s of %s is not in the block store", arts[bin].Name, e.decision.Release.Short())
+	}
+	n.startExport(e.scope.Key(), e.decision.Release, m.Version, arts[bin].Name, root)
 	return nil
 }
 

@@ -368,6 +368,15 @@ func TestManagedQuorumWaitsForEveryParticipant(t *testing.T) {
 		t.Fatalf("the non-participant takes part: %+v", st)
 	}
 
+	// The launcher loses the staged release: the node stages it again.
+	fakes[0].mu.Lock()
+	delete(fakes[0].staged, R.String())
+	fakes[0].mu.Unlock()
+	eventually(t, 20*time.Second, "the release staged again", func() bool {
+		_, ok, _ := fakes[0].Staged(R.String())
+		return ok && slices.Equal(fakes[0].actions(), []string{"stage", "stage"})
+	})
+
 	// A non-participant's approval is refused, with the participants.
 	_, err := nodes[2].UpgradeAction(ctx, api.UpgradeActionRequest{Action: api.UpgradeApprove, Scope: q.Key(), Release: R.String()})
 	wantRefusal(t, err, api.ErrConflict, "is not a participant", k0.String(), k1.String())
