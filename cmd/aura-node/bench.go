@@ -23,10 +23,11 @@ shared machine.`,
   aura-node bench ingest --n 100000 --json
   aura-node bench antientropy --json
   aura-node bench gossip --json
-  aura-node bench snapshot --json`,
+  aura-node bench snapshot --json
+  aura-node bench rollout --json`,
 		Args: noArgs,
 	}
-	cmd.AddCommand(benchIngestCmd(), benchAntiEntropyCmd(), benchGossipCmd(), benchArtifactsCmd(), benchSnapshotCmd())
+	cmd.AddCommand(benchIngestCmd(), benchAntiEntropyCmd(), benchGossipCmd(), benchArtifactsCmd(), benchSnapshotCmd(), benchRolloutCmd())
 	return cmd
 }
 
@@ -333,6 +334,83 @@ GB of scratch disk (removed afterwards).`,
 	cmd.Flags().IntVar(&opts.Nodes, "nodes", 3, "number of roster members")
 	cmd.Flags().StringVar(&opts.Dir, "dir", "", "where to create the scratch directory (default: the system temporary directory)")
 	cmd.Flags().DurationVar(&opts.PhaseTimeout, "phase-timeout", 30*time.Minute, "bound on each phase that waits on the network (the snapshot join: also twice the full replay's time, at least 1m)")
+	jsonFlag(cmd, &asJSON)
+	return cmd
+}
+
+func benchRolloutCmd() *cobra.Command {
+	var opts bench.RolloutOptions
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "rollout",
+		Short: "A soft-fork release through a testnet versus artifact fan-out plus one restart",
+		Long: `Build aura-node twice (versions ` + bench.RolloutV1 + ` and ` + bench.RolloutV2 + `, with go build from the
+current directory, which must be in the aura-node source tree, unless --v1
+and --v2 are given), bring up a --nodes testnet of real processes on
+127.0.0.1 running the first under their launchers, and measure in one run:
+
+  fanout_s    a file of the second build's size (binary_bytes, random
+              bytes) imported into node-1, then fetched at once by every
+              other node through its API (verified, pinned) until the last
+              is done; then unpinned everywhere
+  restart_s   node N's launcher killed (SIGKILL, testnet stop) and started
+              again (testnet start) until the node answers /readyz with a
+              peer
+  rollout_s   testnet upgrade of the second build as a soft-fork release:
+              from the driver's start (scope, policy, import, publish) to
+              node-1 seeing the scope TargetOnly and every node running the
+              new version and answering /healthz and /readyz
+  ratio       rollout_s / (fanout_s + restart_s); goal <= 2
+
+The testnet is torn down and its files removed at the end. Phase lines go
+to stderr. With 10 nodes the run needs a few minutes and about 2 GB of
+scratch disk.`,
+		Example: `  aura-node bench rollout --json
+  aura-node bench rollout --nodes 5
+  aura-node bench rollout --v1 ./aura-node-v1 --v2 ./aura-node-v2 --json`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.Nodes < 2 {
+				return fmt.Errorf("--nodes must be at least 2")
+			}
+			if (opts.V1 == "") != (opts.V2 == "") {
+				return fmt.Errorf("--v1 and --v2 go together")
+			}
+			opts.Log = os.Stderr
+			res, err := bench.Rollout(cmd.Context(), opts)
+			if res == nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				if perr := printJSON(out, res); perr != nil {
+					return perr
+				}
+				return err
+			}
+			fmt.Fprintf(out, "%d nodes, aura-node %s -> %s, binary %d bytes\n\n", res.Nodes, res.FromVersion, res.ToVersion, res.BinaryBytes)
+			tw := newTable(out)
+			fmt.Fprintf(tw, "rollout\t%.3f s (publish %.3f s, then %.3f s; residencies %v)\n", res.RolloutS, res.RolloutPublishS, res.RolloutWaitS, res.Residencies)
+			fmt.Fprintf(tw, "fan-out\t%.3f s (import %.3f s, fetch by %d nodes %.3f s)\n", res.FanoutS, res.FanoutImportS, res.Nodes-1, res.FanoutFetchS)
+			fmt.Fprintf(tw, "restart of node-%d\t%.3f s (stop %.3f s, start until ready %.3f s)\n", res.RestartNode, res.RestartS, res.RestartStopS, res.RestartStartS)
+			tw.Flush()
+			if err != nil {
+				return err
+			}
+			verdict := "meets"
+			if !res.MeetsGoal {
+				verdict = "misses"
+			}
+			fmt.Fprintf(out, "\nratio %.3f; %s the goal of <= %.0f\n", res.Ratio, verdict, res.Goal)
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&opts.Nodes, "nodes", 10, "number of testnet nodes")
+	cmd.Flags().StringVar(&opts.Dir, "dir", "", "where to create the scratch directory (default: the system temporary directory)")
+	cmd.Flags().StringVar(&opts.V1, "v1", "", "prebuilt aura-node the nodes start with (default: built)")
+	cmd.Flags().StringVar(&opts.V2, "v2", "", "prebuilt newer aura-node to roll out (default: built)")
+	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 10*time.Minute, "bound on the rollout")
+	cmd.Flags().DurationVar(&opts.PhaseTimeout, "phase-timeout", 3*time.Minute, "bound on each other phase (testnet up, fan-out, restart)")
 	jsonFlag(cmd, &asJSON)
 	return cmd
 }
