@@ -156,7 +156,7 @@ func encodeCIDList(typ byte, cids []cid.Cid) []byte {
 // request of at most limit CIDs.
 func decodeCIDList(b []byte, limit int) ([]cid.Cid, error) {
 	n, k := binary.Uvarint(b)
-	if k <= 0 {
+	if k <= 0 || k != uvarintLen(n) {
 		return nil, protoErrorf("bad CID count")
 	}
 	if n == 0 || n > uint64(limit) {
@@ -181,7 +181,7 @@ func decodeCIDList(b []byte, limit int) ([]cid.Cid, error) {
 // readCID reads a length-prefixed CID in canonical form.
 func readCID(b []byte) (cid.Cid, []byte, error) {
 	l, k := binary.Uvarint(b)
-	if k <= 0 || l == 0 || l > maxCIDLen || uint64(len(b)-k) < l {
+	if k <= 0 || k != uvarintLen(l) || l == 0 || l > maxCIDLen || uint64(len(b)-k) < l {
 		return cid.Undef, nil, protoErrorf("bad CID length")
 	}
 	raw := b[k : k+int(l)]
@@ -201,3 +201,10 @@ func appendCID(b []byte, c cid.Cid) []byte {
 func appendUvarint(b []byte, v uint64) []byte { return binary.AppendUvarint(b, v) }
 
 func uvarint(b []byte) (uint64, int) { return binary.Uvarint(b) }
+
+// uvarintLen is the length of v's minimal uvarint encoding; the decoders
+// refuse longer (non-canonical) encodings.
+func uvarintLen(v uint64) int {
+	var b [binary.MaxVarintLen64]byte
+	return binary.PutUvarint(b[:], v)
+}
