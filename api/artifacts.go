@@ -135,6 +135,8 @@ type ArtifactUnpinRequest struct {
 type ArtifactUnpinResult struct {
 	Root string            `json:"root"`
 	GC   *ArtifactGCResult `json:"gc,omitempty"`
+	// GCDeferred says why no GC ran (fetches in progress).
+	GCDeferred string `json:"gc_deferred,omitempty"`
 }
 
 // ArtifactGCResult reports a garbage collection.

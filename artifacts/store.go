@@ -38,6 +38,9 @@ var (
 	ErrIncomplete = errors.New("artifacts: artifact incomplete")
 	// ErrNotPinned reports an unpin of a root that is not pinned.
 	ErrNotPinned = errors.New("artifacts: not pinned")
+	// ErrGCBusy reports a GC that gave up waiting for the imports and
+	// fetches in progress (its context ended).
+	ErrGCBusy = errors.New("artifacts: garbage collection waits for imports and fetches in progress")
 	// ErrClosed reports use of a closed store.
 	ErrClosed = errors.New("artifacts: store closed")
 )
@@ -79,9 +82,11 @@ type Store struct {
 	// too) and Pin.
 	gc struct {
 		mu         sync.Mutex
-		cond       *sync.Cond
 		holders    int
 		collecting bool
+		// changed is closed (and replaced) whenever holders or
+		// collecting change, waking the waiters.
+		changed chan struct{}
 	}
 
 	mu     sync.Mutex
@@ -136,7 +141,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("artifacts: open %s: %w", dir, err)
 	}
 	s := &Store{db: db, dir: dir, log: log}
-	s.gc.cond = sync.NewCond(&s.gc.mu)
+	s.gc.changed = make(chan struct{})
 	return s, nil
 }
 
@@ -568,21 +573,25 @@ type GCResult struct {
 }
 
 // GC deletes every block that no pinned root reaches. It waits for
-// imports and fetches in progress (whose DAGs are not pinned yet) and
-// blocks new ones while it runs.
+// imports and fetches in progress (whose DAGs are not pinned yet), up to
+// ctx (then ErrGCBusy), and makes new ones wait while it runs.
 func (s *Store) GC(ctx context.Context) (GCResult, error) {
-	s.gc.mu.Lock()
-	for s.gc.holders > 0 || s.gc.collecting {
-		s.gc.cond.Wait()
-	}
-	s.gc.collecting = true
-	s.gc.mu.Unlock()
-	defer func() {
+	for {
 		s.gc.mu.Lock()
-		s.gc.collecting = false
-		s.gc.cond.Broadcast()
+		if s.gc.holders == 0 && !s.gc.collecting {
+			s.gc.collecting = true
+			s.gc.mu.Unlock()
+			break
+		}
+		ch := s.gc.changed
 		s.gc.mu.Unlock()
-	}()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return GCResult{}, fmt.Errorf("%w: %w", ErrGCBusy, ctx.Err())
+		}
+	}
+	defer s.gcChanged(func() { s.gc.collecting = false })
 	var res GCResult
 	pins, err := s.Pins(ctx)
 	if err != nil {
@@ -697,19 +706,26 @@ func (pl pebbleLogger) eventListener() *pebble.EventListener {
 // blocks cannot be collected before the pin lands. Holds nest; GC waits
 // until none is held (do not call GC while holding one).
 func (s *Store) HoldGC() (release func()) {
-	s.gc.mu.Lock()
-	for s.gc.collecting {
-		s.gc.cond.Wait()
-	}
-	s.gc.holders++
-	s.gc.mu.Unlock()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			s.gc.mu.Lock()
-			s.gc.holders--
-			s.gc.cond.Broadcast()
+	for {
+		s.gc.mu.Lock()
+		if !s.gc.collecting {
+			s.gc.holders++
 			s.gc.mu.Unlock()
-		})
+			break
+		}
+		ch := s.gc.changed
+		s.gc.mu.Unlock()
+		<-ch // a collection is finite
 	}
+	var once sync.Once
+	return func() { once.Do(func() { s.gcChanged(func() { s.gc.holders-- }) }) }
+}
+
+// gcChanged applies f to the GC state and wakes the waiters.
+func (s *Store) gcChanged(f func()) {
+	s.gc.mu.Lock()
+	defer s.gc.mu.Unlock()
+	f()
+	close(s.gc.changed)
+	s.gc.changed = make(chan struct{})
 }

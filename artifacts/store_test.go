@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
@@ -180,5 +181,39 @@ func TestPinUnpinGC(t *testing.T) {
 	pins, err := s.Pins(ctx)
 	if err != nil || len(pins) != 1 || !pins[0].Root.Equals(ra) || pins[0].Name != "a.bin" {
 		t.Fatalf("pins %+v %v", pins, err)
+	}
+}
+
+// GC waits for holds (imports and fetches in progress) up to its context,
+// and runs once they are released; holds nest.
+func TestGCWaitsForHolds(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t)
+	root, _, err := artifacts.Import(ctx, s, bytes.NewReader(randomBytes(3, 3000)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := s.HoldGC()
+	inner := s.HoldGC() // nested: must not wait
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if _, err := s.GC(short); !errors.Is(err, artifacts.ErrGCBusy) {
+		t.Fatalf("GC during a hold: %v, want ErrGCBusy", err)
+	}
+	if ok, _ := s.Has(ctx, root); !ok {
+		t.Fatal("a held, unpinned block was collected")
+	}
+	inner()
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.GC(ctx)
+		done <- err
+	}()
+	release()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := s.Has(ctx, root); ok {
+		t.Fatal("the unpinned block survived GC after the holds ended")
 	}
 }

@@ -75,6 +75,8 @@ const (
 	// artifactRescan re-evaluates the releases to fetch even without a
 	// catalogue change (peers that hold an artifact may have connected).
 	artifactRescan = 30 * time.Second
+	// unpinGCWait bounds how long an unpin waits to collect garbage.
+	unpinGCWait = 5 * time.Second
 )
 
 // openArtifacts opens the block store: in dir, or in memory when dir is
@@ -634,11 +636,19 @@ func (n *Node) UnpinArtifact(ctx context.Context, req api.ArtifactUnpinRequest) 
 	}
 	out := &api.ArtifactUnpinResult{Root: root.String()}
 	if !req.KeepBlocks {
-		gc, err := n.ArtifactGC(ctx)
-		if err != nil {
+		// GC waits for fetches in progress; do not hold the caller for
+		// long: the blocks go at the next GC instead.
+		gctx, cancel := context.WithTimeout(ctx, unpinGCWait)
+		defer cancel()
+		gc, err := n.ArtifactGC(gctx)
+		switch {
+		case errors.Is(err, artifacts.ErrGCBusy):
+			out.GCDeferred = "fetches or imports are running: the blocks stay until `artifact gc` (which waits for them)"
+		case err != nil:
 			return nil, err
+		default:
+			out.GC = gc
 		}
-		out.GC = gc
 	}
 	return out, nil
 }

@@ -394,6 +394,9 @@ func (a *app) artifactUnpinCmd() *cobra.Command {
 			if res.GC != nil {
 				fmt.Fprintf(cmd.OutOrStdout(), "; deleted %d blocks (%s)", res.GC.Blocks, humanBytes(res.GC.Bytes))
 			}
+			if res.GCDeferred != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "; %s", res.GCDeferred)
+			}
 			fmt.Fprintln(cmd.OutOrStdout())
 			return nil
 		},
