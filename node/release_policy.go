@@ -209,6 +209,8 @@ func (n *Node) holds(ctx context.Context, root []byte) (bool, error) {
 // announced, the reason. The artifact fetcher calls it after a fetch
 // completes; `release publish` calls it for the publisher's artifacts.
 func (n *Node) announceArtifacts(ctx context.Context, id release.ID) ([]facts.Checked, string, error) {
+	n.releases.announceMu.Lock()
+	defer n.releases.announceMu.Unlock()
 	e, ok := n.releaseEntry(id)
 	if !ok || !e.Declared() {
 		return nil, "the release is not declared", nil

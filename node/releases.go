@@ -41,10 +41,13 @@ var ErrBadRelease = errors.New("node: invalid release fact")
 // node's own discovery and sharing policies. The loop applies facts; API
 // readers and the gossip validator take the read lock.
 type releaseCatalogue struct {
-	mu        sync.RWMutex
-	cat       *release.Catalogue
-	series    map[string]map[facts.AuthorityID]string // series -> declarer -> description
-	published map[publishedKey]publishedPolicy
+	// announceMu serialises announceArtifacts, so two callers (the
+	// artifact loop and `release publish`) do not both announce.
+	announceMu sync.Mutex
+	mu         sync.RWMutex
+	cat        *release.Catalogue
+	series     map[string]map[facts.AuthorityID]string // series -> declarer -> description
+	published  map[publishedKey]publishedPolicy
 	// changed is closed, and replaced, whenever the catalogue or the
 	// node's policies change (see releasesChanged).
 	changed chan struct{}
