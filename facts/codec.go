@@ -17,7 +17,11 @@ import (
 // the input bytes, or the input is rejected.
 var (
 	encMode = mustEncMode()
-	decMode = mustDecMode()
+	decMode = mustDecMode(1 << 16)
+	// bulkDecMode decodes the bulk documents (snapshot blobs, backup
+	// journals) whose lists hold one element per state entry or fact;
+	// their size is bounded by the byte limits of whoever reads them.
+	bulkDecMode = mustDecMode(1<<31 - 1)
 )
 
 func mustEncMode() cbor.EncMode {
@@ -28,13 +32,13 @@ func mustEncMode() cbor.EncMode {
 	return m
 }
 
-func mustDecMode() cbor.DecMode {
+func mustDecMode(maxArray int) cbor.DecMode {
 	m, err := cbor.DecOptions{
 		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
 		IndefLength:       cbor.IndefLengthForbidden,
 		TagsMd:            cbor.TagsForbidden,
 		MaxNestedLevels:   16,
-		MaxArrayElements:  1 << 16,
+		MaxArrayElements:  maxArray,
 		MaxMapPairs:       1 << 10,
 		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
 		UTF8:              cbor.UTF8RejectInvalid,
@@ -56,8 +60,15 @@ func Marshal(v any) ([]byte, error) { return encMode.Marshal(v) }
 
 // UnmarshalCanonical decodes data into v and rejects it unless re-encoding v
 // gives exactly data.
-func UnmarshalCanonical(data []byte, v any) error {
-	if err := decMode.Unmarshal(data, v); err != nil {
+func UnmarshalCanonical(data []byte, v any) error { return unmarshalCanonical(decMode, data, v) }
+
+// UnmarshalBulk is UnmarshalCanonical for the bulk documents (snapshot
+// blobs, backup journals): lists may exceed the 65536 elements a fact
+// may hold. Callers bound the input's size.
+func UnmarshalBulk(data []byte, v any) error { return unmarshalCanonical(bulkDecMode, data, v) }
+
+func unmarshalCanonical(dm cbor.DecMode, data []byte, v any) error {
+	if err := dm.Unmarshal(data, v); err != nil {
 		return fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	again, err := encMode.Marshal(v)

@@ -120,7 +120,7 @@ func VerifyBlob(genesis Checked, raw []byte, proposal, completion Checked) (*Ver
 		return nil, fmt.Errorf("%w: blob hashes to %s, the completion names %s (tampered or truncated)", ErrBadBlob, got, want)
 	}
 	var b SnapshotBlob
-	if err := UnmarshalCanonical(raw, &b); err != nil {
+	if err := UnmarshalBulk(raw, &b); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadBlob, err)
 	}
 	// Rule 2.

@@ -206,7 +206,7 @@ func Restore(home Home, r io.Reader, log *slog.Logger) (*RestoreReport, error) {
 		}
 	}
 	var tailRaw [][]byte
-	if err := facts.UnmarshalCanonical(files["journal.cbor"], &tailRaw); err != nil {
+	if err := facts.UnmarshalBulk(files["journal.cbor"], &tailRaw); err != nil {
 		return nil, fmt.Errorf("%w: journal.cbor: %v", ErrBadBackup, err)
 	}
 	if len(tailRaw) != m.Facts {

@@ -280,7 +280,14 @@ func (n *Node) startAdopt() {
 		defer n.adopting.Store(false)
 		vb, raw, err := n.fetchVerifiedBlob(n.ctx, rec)
 		if err != nil {
-			n.log.Info("cannot adopt the snapshot yet", "epoch", rec.Epoch, "err", err)
+			_ = n.do(n.ctx, func() {
+				// Back off 1 s, 2 s, ... 5 min: a failure may be permanent
+				// (no peer holds a valid blob) and each try is a download.
+				n.snap.adoptBackoff = min(max(2*n.snap.adoptBackoff, time.Second), 5*time.Minute)
+				n.snap.adoptNext = n.now().Add(n.snap.adoptBackoff)
+				n.snap.lastErr = "adopting: " + err.Error()
+				n.log.Info("cannot adopt the snapshot yet", "epoch", rec.Epoch, "retry_in", n.snap.adoptBackoff, "err", err)
+			})
 			return
 		}
 		_ = n.do(n.ctx, func() {
@@ -295,6 +302,7 @@ func (n *Node) startAdopt() {
 			}
 			_ = n.blobs.put(rec.BlobID(), raw)
 			n.snap.adopt = nil
+			n.snap.adoptBackoff, n.snap.adoptNext = 0, time.Time{}
 		})
 	}()
 }

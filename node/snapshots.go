@@ -47,6 +47,10 @@ type snapshotState struct {
 	lastAuto time.Time
 	// handled are the snapshot epochs already pruned or adopted.
 	handled map[uint64]bool
+	// adoptNext and adoptBackoff space out failed adoption attempts
+	// (each one downloads the whole blob).
+	adoptNext    time.Time
+	adoptBackoff time.Duration
 }
 
 // queuedWrite is a local write made while the fence was up.
@@ -104,7 +108,8 @@ func (n *Node) initSnapshots() error {
 	for _, s := range gov.Snapshots {
 		handled[s.Epoch] = true
 	}
-	n.snap = snapshotState{m: m, rounds: map[snapshot.ProposalID]facts.Timestamp{}, handled: handled, lastGC: n.snap.lastGC, lastAuto: n.snap.lastAuto}
+	n.snap = snapshotState{m: m, rounds: map[snapshot.ProposalID]facts.Timestamp{}, handled: handled, lastGC: n.snap.lastGC, lastAuto: n.snap.lastAuto,
+		adoptNext: n.snap.adoptNext, adoptBackoff: n.snap.adoptBackoff}
 	cur := gov.CurrentEpoch()
 	for _, k := range []facts.Kind{facts.KindSnapshotProposed, facts.KindSnapshotApproved} {
 		entries, err := n.journal.List(storage.Query{Kind: k, Epoch: &cur, Limit: storage.MaxLimit})
@@ -132,7 +137,7 @@ func (n *Node) initSnapshots() error {
 // snapshotTick advances the machine's clock by one tick (a second).
 func (n *Node) snapshotTick() {
 	n.snapshotActions(n.snap.m.Tick())
-	if n.snap.adopt != nil {
+	if n.snap.adopt != nil && !n.now().Before(n.snap.adoptNext) {
 		n.startAdopt()
 	}
 	n.maybeAutoSnapshot()
@@ -490,34 +495,41 @@ func (n *Node) prune(rec facts.SnapshotRecord) {
 	rep.FactsBefore, _ = n.journal.Count()
 	rep.BytesBefore = n.diskUsage()
 	for _, k := range []facts.Kind{facts.KindData, facts.KindCacheInvalidated} {
+		// Page with a cursor: listing from the start again after each
+		// delete would walk every tombstone so far (quadratic).
+		var since facts.Timestamp
 		for {
-			page, err := n.journal.List(storage.Query{Kind: k, Until: rec.Cut + 1, Limit: storage.MaxLimit})
+			page, err := n.journal.List(storage.Query{Kind: k, Since: since, Until: rec.Cut + 1, Limit: storage.MaxLimit})
 			if err != nil {
 				n.log.Error("garbage collection: listing failed", "err", err)
 				return
 			}
-			ids := make([]cid.Cid, 0, len(page))
-			for _, e := range page {
-				if rec.Covers(e.Epoch, e.Time) {
-					ids = append(ids, e.ID)
-				}
-			}
-			if len(ids) == 0 {
+			if len(page) == 0 {
 				break
 			}
-			removed, err := n.journal.Prune(ids)
+			covered := make([]storage.Entry, 0, len(page))
+			for _, e := range page {
+				if rec.Covers(e.Epoch, e.Time) {
+					covered = append(covered, e)
+				}
+			}
+			removed, err := n.journal.PruneEntries(covered)
 			if err != nil {
 				n.log.Error("garbage collection: prune failed", "err", err)
 				return
 			}
 			rep.Pruned += removed
 			n.set.mu.Lock()
-			for _, e := range page {
-				if rec.Covers(e.Epoch, e.Time) {
-					n.set.tree.Delete(itemOf(e.ID, e.Time))
-				}
+			for _, e := range covered {
+				n.set.tree.Delete(itemOf(e.ID, e.Time))
 			}
 			n.set.mu.Unlock()
+			if len(page) < storage.MaxLimit || (removed == 0 && since == page[len(page)-1].Time) {
+				break
+			}
+			// Entries of the last timestamp may continue on the next
+			// page; those already deleted are gone from the index.
+			since = page[len(page)-1].Time
 		}
 	}
 	if c, ok := n.journal.(interface{ Compact() error }); ok {

@@ -139,7 +139,7 @@ func TestSnapshotCompletesPrunesAndANewNodeJoins(t *testing.T) {
 		}
 		raw, _, _ := n.blobs.get(last.BlobID())
 		var b facts.SnapshotBlob
-		if err := facts.UnmarshalCanonical(raw, &b); err != nil {
+		if err := facts.UnmarshalBulk(raw, &b); err != nil {
 			t.Fatal(err)
 		}
 		if d := facts.BlobDigest(b.State); d != before {

@@ -38,6 +38,9 @@ type Journal interface {
 	// (garbage collection below a snapshot); it never touches state. It
 	// returns how many of the facts were present.
 	Prune(ids []cid.Cid) (int, error)
+	// PruneEntries is Prune for entries just returned by List, which the
+	// journal holds: it deletes them without reading them back.
+	PruneEntries(entries []Entry) (int, error)
 	// ScanState calls fn with every state entry in key order. fn may
 	// keep the slices.
 	ScanState(fn func(key, value []byte) error) error

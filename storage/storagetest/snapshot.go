@@ -40,6 +40,14 @@ func testPrune(t *testing.T, j storage.Journal) {
 	if removed, err := j.Prune([]cid.Cid{b.Facts[0].ID()}); err != nil || removed != 0 {
 		t.Errorf("second Prune = %d, %v; want 0", removed, err)
 	}
+	// PruneEntries deletes listed facts without reading them back.
+	if removed, err := j.PruneEntries(es); err != nil || removed != 1 {
+		t.Fatalf("PruneEntries = %d, %v; want 1", removed, err)
+	}
+	wantCount(t, j, 1)
+	if es, _ := j.List(storage.Query{Kind: facts.KindData}); len(es) != 0 {
+		t.Errorf("List after PruneEntries = %v, want none", es)
+	}
 }
 
 // testScanStateAndHydrate: ScanState hands out every entry in key order
