@@ -47,6 +47,7 @@ func RunHome(ctx context.Context, home Home, log *slog.Logger, overrides ...func
 		return err
 	}
 	defer n.Close()
+	n.importRolledBack(ctx, home, log)
 
 	ln, err := net.Listen("tcp", cfg.APIAddr)
 	if err != nil {
