@@ -97,7 +97,9 @@ the release's own authority or the network admin may revoke it; any other
 node refuses before writing anything. Every node marks the release
 revoked: it stops fetching, pinning and recommending its artifacts (the
 facts are still forwarded, so peers learn of the release and its
-revocation together). Activation (a later issue) refuses revoked releases.`,
+revocation together). Activation refuses a revoked release: a scope whose
+target is only staged cancels it, and one that runs it rolls back by its
+rollback preference (see docs/runbooks/revoked-release.md).`,
 		Example: `  aura-node release revoke 3f5a... --reason "CVE-2026-1234: crash on malformed frames"`,
 		Args:    exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
