@@ -19,6 +19,8 @@ import (
 	"github.com/ipfs/go-cid"
 	ipld "github.com/ipfs/go-ipld-format"
 	mh "github.com/multiformats/go-multihash"
+
+	"github.com/aura-node/aura-node/storage"
 )
 
 // MaxBlockSize bounds one block, as the bitswap specification does (2 MiB).
@@ -105,10 +107,12 @@ func Open(dir string, opts Options) (*Store, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With(slog.String("component", "blocks"), slog.String("dir", dir))
-	pl := pebbleLogger{log}
+	// Pebble's info lines (flushes, compactions) at debug: the block
+	// store flushes often.
+	pl, events := storage.PebbleLogging(log, slog.LevelDebug)
 	po := &pebble.Options{
 		Logger:             pl,
-		EventListener:      pl.eventListener(),
+		EventListener:      events,
 		FormatMajorVersion: pebble.FormatNewest,
 		// Blocks are large (up to 2 MiB) and usually already compressed
 		// (release archives): a big memtable, and no compression. Values
@@ -666,38 +670,6 @@ func (s *Store) DiskUsage() uint64 {
 		return 0
 	}
 	return s.db.Metrics().DiskSpaceUsage()
-}
-
-// pebbleLogger forwards Pebble's log lines to slog.
-type pebbleLogger struct{ l *slog.Logger }
-
-var _ pebble.Logger = pebbleLogger{}
-
-func (pl pebbleLogger) Infof(format string, args ...any) {
-	pl.l.Debug("pebble: " + fmt.Sprintf(format, args...))
-}
-
-func (pl pebbleLogger) Errorf(format string, args ...any) {
-	pl.l.Error("pebble: " + fmt.Sprintf(format, args...))
-}
-
-// Fatalf logs and panics: Pebble calls it on broken internal invariants
-// and does not expect it to return, and a library must not exit.
-func (pl pebbleLogger) Fatalf(format string, args ...any) {
-	msg := "pebble: " + fmt.Sprintf(format, args...)
-	pl.l.Error(msg, slog.Bool("fatal", true))
-	panic("artifacts: " + msg)
-}
-
-func (pl pebbleLogger) eventListener() *pebble.EventListener {
-	return &pebble.EventListener{
-		BackgroundError: func(err error) {
-			pl.l.Error("pebble: background error", slog.Any("err", err))
-		},
-		DataCorruption: func(info pebble.DataCorruptionInfo) {
-			pl.l.Error("pebble: data corruption", slog.String("info", info.String()))
-		},
-	}
 }
 
 // HoldGC keeps a garbage collection from running until the returned

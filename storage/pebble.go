@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -75,7 +76,7 @@ func OpenPebble(dir string, opts PebbleOptions) (*Pebble, error) {
 	if err := checkDir(dir); err != nil {
 		return nil, err
 	}
-	pl := pebbleLogger{logger}
+	pl := pebbleLogger{l: logger, info: slog.LevelInfo}
 	// FormatNewest: a new database starts at the newest stable Pebble
 	// format, and an existing one is ratcheted up to it on open, so a
 	// Pebble upgrade in go.mod is one-way for the data directory.
@@ -462,13 +463,26 @@ func (p *Pebble) Close() error {
 	return nil
 }
 
+// PebbleLogging returns the Pebble logger and event listener this
+// package uses, for other Pebble databases of a node (the artifact block
+// store): Pebble's lines go to l (its info lines at infoLevel), background
+// errors and corruption are logged, and a fatal error panics instead of
+// exiting the process.
+func PebbleLogging(l *slog.Logger, infoLevel slog.Level) (pebble.Logger, *pebble.EventListener) {
+	pl := pebbleLogger{l: l, info: infoLevel}
+	return pl, pl.eventListener()
+}
+
 // pebbleLogger forwards Pebble's log lines to slog.
-type pebbleLogger struct{ l *slog.Logger }
+type pebbleLogger struct {
+	l    *slog.Logger
+	info slog.Level
+}
 
 var _ pebble.Logger = pebbleLogger{}
 
 func (pl pebbleLogger) Infof(format string, args ...any) {
-	pl.l.Info("pebble: " + fmt.Sprintf(format, args...))
+	pl.l.Log(context.Background(), pl.info, "pebble: "+fmt.Sprintf(format, args...))
 }
 
 func (pl pebbleLogger) Errorf(format string, args ...any) {
@@ -481,7 +495,7 @@ func (pl pebbleLogger) Errorf(format string, args ...any) {
 func (pl pebbleLogger) Fatalf(format string, args ...any) {
 	msg := "pebble: " + fmt.Sprintf(format, args...)
 	pl.l.Error(msg, slog.Bool("fatal", true))
-	panic("storage: " + msg)
+	panic(msg)
 }
 
 // eventListener logs background errors and data corruption. Pebble's
