@@ -83,6 +83,9 @@ type VerifiedBlob struct {
 	// Governance is the chain replayed from the genesis and the kept
 	// facts; it equals the blob's stored governance.
 	Governance *Governance
+	// Accumulator is the digest accumulator entry of the blob's state,
+	// to store with it (computed once, while verifying).
+	Accumulator StateWrite
 }
 
 // VerifyBlob checks a snapshot blob fetched from an untrusted peer
@@ -145,7 +148,9 @@ func VerifyBlob(genesis Checked, raw []byte, proposal, completion Checked) (*Ver
 			return nil, fmt.Errorf("%w: state entries not sorted and unique at %x", ErrBadBlob, e.Key)
 		}
 	}
-	if d := BlobDigest(b.State); !bytes.Equal(d[:], b.Digest) {
+	acc := AccumulatorEntry(b.State)
+	lt := ltHashFrom(acc.Value)
+	if d := lt.digest(); !bytes.Equal(d[:], b.Digest) {
 		return nil, fmt.Errorf("%w: state hashes to %s, certified digest is %x", ErrBadBlob, d, b.Digest)
 	}
 	// Rule 4.
@@ -187,7 +192,7 @@ func VerifyBlob(genesis Checked, raw []byte, proposal, completion Checked) (*Ver
 	if v := replay.authorizeCompletion(completion.fact, cp); v.Result != Accept {
 		return nil, fmt.Errorf("%w: completion does not verify against the replayed roster: %v", ErrBadBlob, v.Reason)
 	}
-	return &VerifiedBlob{Blob: &b, Kept: kept, Governance: replay}, nil
+	return &VerifiedBlob{Blob: &b, Kept: kept, Governance: replay, Accumulator: acc}, nil
 }
 
 // replayKept applies the genesis and the kept facts to an empty state,

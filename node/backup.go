@@ -230,7 +230,7 @@ func Restore(home Home, r io.Reader, log *slog.Logger) (*RestoreReport, error) {
 		return nil, err
 	}
 	if vb != nil {
-		state := append(append([]facts.StateWrite(nil), vb.Blob.State...), facts.AccumulatorEntry(vb.Blob.State))
+		state := append(append([]facts.StateWrite(nil), vb.Blob.State...), vb.Accumulator)
 		if err := journal.Hydrate(state, vb.Kept, nil); err != nil {
 			return nil, err
 		}

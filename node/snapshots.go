@@ -609,8 +609,7 @@ func (n *Node) adopt(vb *facts.VerifiedBlob, rec facts.SnapshotRecord) error {
 	for _, e := range vb.Blob.State {
 		st[string(e.Key)] = e.Value
 	}
-	acc := facts.AccumulatorEntry(vb.Blob.State)
-	st[string(acc.Key)] = acc.Value
+	st[string(vb.Accumulator.Key)] = vb.Accumulator.Value
 	kept := map[cid.Cid]bool{}
 	for _, v := range vb.Kept {
 		kept[v.ID()] = true
