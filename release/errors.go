@@ -52,6 +52,9 @@ var (
 	// ErrOutputMismatch reports rebuilt outputs that differ from the
 	// artifacts a manifest commits to.
 	ErrOutputMismatch = errors.New("release: rebuilt outputs differ from the manifest")
+	// ErrUnknownClass reports a compatibility class name that is none of
+	// the four (ParseCompatibilityClass lists them).
+	ErrUnknownClass = errors.New("release: unknown compatibility class")
 	// ErrInvalidDocument reports a JSON manifest or signed-manifest file
 	// that cannot be read, or whose readable copy differs from what was
 	// signed.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/hdevalence/ed25519consensus"
@@ -120,14 +121,45 @@ func (c CompatibilityClass) HardFork() bool {
 	return c == ScopedHardFork || c == IncompatibleWithoutPartition
 }
 
-// ParseCompatibilityClass accepts a class name, case-insensitively.
+// classOrder lists the classes in wire order, for messages.
+var classOrder = []CompatibilityClass{BackwardCompatible, MixedCoexistenceAllowed, ScopedHardFork, IncompatibleWithoutPartition}
+
+// Flag returns the class name in kebab case, as the command line writes
+// it: backward-compatible, mixed-coexistence-allowed, scoped-hard-fork,
+// incompatible-without-partition.
+func (c CompatibilityClass) Flag() string {
+	name, ok := classNames[c]
+	if !ok {
+		return c.String()
+	}
+	var b strings.Builder
+	for i, r := range name {
+		if i > 0 && r >= 'A' && r <= 'Z' {
+			b.WriteByte('-')
+		}
+		b.WriteRune(unicode.ToLower(r))
+	}
+	return b.String()
+}
+
+// ParseCompatibilityClass reads a class name as a person or a document
+// writes it: the type's name (BackwardCompatible) or its kebab-case form
+// (backward-compatible), case-insensitively. It is the one parser of
+// class names given by users (release documents, `release create
+// --class`, `policy set activation --allow-class`, config.json); the
+// error lists the valid names.
 func ParseCompatibilityClass(s string) (CompatibilityClass, error) {
-	for c, name := range classNames {
-		if strings.EqualFold(name, s) {
+	for _, c := range classOrder {
+		if strings.EqualFold(classNames[c], s) || strings.EqualFold(c.Flag(), s) {
 			return c, nil
 		}
 	}
-	return 0, wrapf(ErrInvalidManifest, "unknown compatibility class %q (want BackwardCompatible, MixedCoexistenceAllowed, ScopedHardFork or IncompatibleWithoutPartition)", s)
+	flags := make([]string, len(classOrder))
+	names := make([]string, len(classOrder))
+	for i, c := range classOrder {
+		flags[i], names[i] = c.Flag(), classNames[c]
+	}
+	return 0, fmt.Errorf("%w %q: want %s (or %s)", ErrUnknownClass, s, strings.Join(flags, ", "), strings.Join(names, ", "))
 }
 
 // Compatibility describes how the release relates to earlier ones.

@@ -226,3 +226,47 @@ func TestCompatibilityClass(t *testing.T) {
 		t.Error("unknown class accepted")
 	}
 }
+
+// Users write a class as the type names it or in kebab case, as
+// `release create --class` always took it; one parser reads both, and
+// its error lists the valid names.
+func TestParseCompatibilityClassForms(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want release.CompatibilityClass
+	}{
+		{"BackwardCompatible", release.BackwardCompatible},
+		{"backward-compatible", release.BackwardCompatible},
+		{"Mixed-Coexistence-Allowed", release.MixedCoexistenceAllowed},
+		{"mixedcoexistenceallowed", release.MixedCoexistenceAllowed},
+		{"scoped-hard-fork", release.ScopedHardFork},
+		{"ScopedHardFork", release.ScopedHardFork},
+		{"incompatible-without-partition", release.IncompatibleWithoutPartition},
+		{"INCOMPATIBLEWITHOUTPARTITION", release.IncompatibleWithoutPartition},
+	} {
+		got, err := release.ParseCompatibilityClass(c.in)
+		if err != nil || got != c.want {
+			t.Errorf("ParseCompatibilityClass(%q) = %v, %v; want %v", c.in, got, err, c.want)
+		}
+	}
+	for c, flag := range map[release.CompatibilityClass]string{
+		release.BackwardCompatible: "backward-compatible", release.MixedCoexistenceAllowed: "mixed-coexistence-allowed",
+		release.ScopedHardFork: "scoped-hard-fork", release.IncompatibleWithoutPartition: "incompatible-without-partition",
+	} {
+		if c.Flag() != flag {
+			t.Errorf("%v.Flag() = %q, want %q", c, c.Flag(), flag)
+		}
+	}
+	for _, bad := range []string{"", "sideways", "backward_compatible", "backward--compatible", "-backward-compatible", "hard"} {
+		_, err := release.ParseCompatibilityClass(bad)
+		if !errors.Is(err, release.ErrUnknownClass) {
+			t.Errorf("ParseCompatibilityClass(%q) accepted", bad)
+			continue
+		}
+		for _, name := range []string{"backward-compatible", "mixed-coexistence-allowed", "scoped-hard-fork", "incompatible-without-partition", "BackwardCompatible", "IncompatibleWithoutPartition"} {
+			if !strings.Contains(err.Error(), name) {
+				t.Errorf("ParseCompatibilityClass(%q): error %q does not list %s", bad, err, name)
+			}
+		}
+	}
+}

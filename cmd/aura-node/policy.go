@@ -88,7 +88,9 @@ running node, which publishes the policy for its device scope); with
 --scope KEY of a scope this node's authority owns, the policy is published
 for that scope from the running node. Policy flags: --trust-authority,
 --distrust-authority, --trust-builder, --distrust-builder,
---required-builders N, --allow-class, --rollout-percent, --not-before,
+--required-builders N, --allow-class CLASS (backward-compatible,
+mixed-coexistence-allowed, scoped-hard-fork, incompatible-without-partition,
+or the same as BackwardCompatible ...), --rollout-percent, --not-before,
 --not-after, --daily-window, --ignore-suggested-time, --require-gate,
 --drop-required-gate, --rollback automatic|manual-approval, --epoch-fence,
 --in-flight drain|abort|delegate. Device settings: --join SCOPE, --leave

@@ -130,11 +130,12 @@ func packagingOf(name string) string {
 	return "raw"
 }
 
-// parseClass accepts backward-compatible as well as BackwardCompatible.
+// parseClass reads --class: backward-compatible as well as
+// BackwardCompatible (release.ParseCompatibilityClass).
 func parseClass(s string) (release.CompatibilityClass, error) {
-	c, err := release.ParseCompatibilityClass(strings.ReplaceAll(s, "-", ""))
+	c, err := release.ParseCompatibilityClass(s)
 	if err != nil {
-		return 0, fmt.Errorf("--class %q: want backward-compatible, mixed-coexistence-allowed, scoped-hard-fork or incompatible-without-partition", s)
+		return 0, fmt.Errorf("--class: %w", err)
 	}
 	return c, nil
 }

@@ -105,7 +105,7 @@ func TestReleaseCommands(t *testing.T) {
 	_, stderr, code = cli(t, "--home", home, "release", "create", "--series", "app", "--version", "1.0.0", "--source-url", "https://x.org/a", "--out", manifest)
 	wantOneLineError(t, stderr, code, "--artifact")
 	_, stderr, code = create("1.0.0", manifest, "--class", "sideways")
-	wantOneLineError(t, stderr, code, "--class \"sideways\"")
+	wantOneLineError(t, stderr, code, "--class: release: unknown compatibility class \"sideways\": want backward-compatible, mixed-coexistence-allowed, scoped-hard-fork, incompatible-without-partition")
 	out, stderr, code := create("1.0.0", manifest, "--json")
 	if code != 0 {
 		t.Fatalf("create: %s", stderr)

@@ -16,6 +16,7 @@ import (
 	"github.com/aura-node/aura-node/api"
 	"github.com/aura-node/aura-node/facts"
 	"github.com/aura-node/aura-node/node"
+	"github.com/aura-node/aura-node/release"
 )
 
 func (a *app) upgradeCmd() *cobra.Command {
@@ -335,7 +336,7 @@ var deviceOnly = []string{"join", "leave", "gate", "drop-gate", "manual", "serie
 func addActivationFlags(cmd *cobra.Command, f *activationFlags) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.scope, "scope", "", "activation: the scope (default device: this device's own, from config.json); others are published by their owner")
-	fl.StringArrayVar(&f.classes, "allow-class", nil, "activation: allowed compatibility class (repeatable; replaces the list)")
+	fl.StringArrayVar(&f.classes, "allow-class", nil, "activation: allowed compatibility class, backward-compatible, mixed-coexistence-allowed, scoped-hard-fork or incompatible-without-partition (or BackwardCompatible ...; repeatable; replaces the list)")
 	fl.Float64Var(&f.rollout, "rollout-percent", 100, "activation: share of devices in the rollout cohort")
 	fl.StringVar(&f.notBefore, "not-before", "", "activation: window start (RFC 3339, or none)")
 	fl.StringVar(&f.notAfter, "not-after", "", "activation: window end (RFC 3339, or none)")
@@ -384,7 +385,16 @@ func applyActivationDoc(cmd *cobra.Command, d *node.ActivationPolicyDoc, pf *pol
 		d.BuilderThreshold = uint32(pf.required)
 	}
 	if fl.Changed("allow-class") {
-		d.AllowedClasses = slices.Clone(f.classes)
+		d.AllowedClasses = nil
+		for _, s := range f.classes {
+			c, err := release.ParseCompatibilityClass(s)
+			if err != nil {
+				return fmt.Errorf("--allow-class: %w", err)
+			}
+			if name := c.String(); !slices.Contains(d.AllowedClasses, name) {
+				d.AllowedClasses = append(d.AllowedClasses, name)
+			}
+		}
 	}
 	if fl.Changed("rollout-percent") {
 		if f.rollout < 0 || f.rollout > 100 {

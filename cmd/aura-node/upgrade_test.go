@@ -71,7 +71,8 @@ func TestPolicySetActivation(t *testing.T) {
 	me = strings.TrimSpace(me)
 	ctx := "context:" + me + "/fleet"
 	out, stderr, code := cli(t, "--home", home, "policy", "set", "activation", "--trust-authority", me, "--join", ctx,
-		"--gate", "smoke=true", "--rollback", "manual-approval", "--rollout-percent", "50", "--daily-window", "22:00-02:00", "--json")
+		"--gate", "smoke=true", "--rollback", "manual-approval", "--rollout-percent", "50", "--daily-window", "22:00-02:00",
+		"--allow-class", "scoped-hard-fork", "--allow-class", "BackwardCompatible", "--allow-class", "backward-compatible", "--json")
 	if code != 0 {
 		t.Fatalf("policy set activation: %s", stderr)
 	}
@@ -94,6 +95,11 @@ func TestPolicySetActivation(t *testing.T) {
 		a.Policy.Rollback != "manual-approval" || *a.Policy.RolloutBasisPoints != 5000 || a.Policy.DailyWindow != "22:00-02:00" {
 		t.Fatalf("saved activation %+v", a)
 	}
+	// --allow-class takes the kebab case of `release create --class` and
+	// the type's names; config.json keeps the type's names, once each.
+	if got := strings.Join(a.Policy.AllowedClasses, ","); got != "ScopedHardFork,BackwardCompatible" {
+		t.Fatalf("saved allowed classes %q", got)
+	}
 	// Flags change what is there.
 	if _, stderr, code := cli(t, "--home", home, "policy", "set", "activation", "--drop-gate", "smoke", "--leave", ctx, "--manual"); code != 0 {
 		t.Fatalf("policy set activation: %s", stderr)
@@ -113,7 +119,7 @@ func TestPolicySetActivation(t *testing.T) {
 		{[]string{"--gate", "smoke"}, "want NAME=COMMAND"},
 		{[]string{"--join", "device:" + me + "/x"}, "a device scope"},
 		{[]string{"--epoch-fence"}, "owns no epoch fence"},
-		{[]string{"--allow-class", "Sideways"}, "unknown compatibility class"},
+		{[]string{"--allow-class", "Sideways"}, `--allow-class: release: unknown compatibility class "Sideways": want backward-compatible, mixed-coexistence-allowed, scoped-hard-fork, incompatible-without-partition (or BackwardCompatible,`},
 		{[]string{"--rollout-percent", "120"}, "want 0 to 100"},
 		{[]string{"--forward", "all"}, "does not apply to the activation policy"},
 		{[]string{"--scope", ctx, "--manual"}, "a setting of this node"},
