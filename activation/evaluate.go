@@ -69,6 +69,7 @@ const (
 	CheckEpochFence    CheckID = "epoch-fence"
 	CheckWindow        CheckID = "activation-window"
 	CheckNotBefore     CheckID = "not-before-hint"
+	CheckCanary        CheckID = "canary-wave"
 )
 
 // CheckResult is the result of one check.
@@ -138,6 +139,9 @@ type Decision struct {
 	Gates []string
 	// Plan is the session plan of the cutover (set with Manifest).
 	Plan SessionPlan
+	// Wave is the scope's canary wave for the release, or nil when none
+	// applies (canary 0, a hard fork, no verified manifest).
+	Wave *Wave
 	// Checks lists every check in evaluation order.
 	Checks []Check
 }
@@ -312,6 +316,9 @@ func (x *evaluation) skip(id CheckID, subject, format string, args ...any) {
 //  19. activation-window: inside the absolute and daily windows.
 //  20. not-before-hint: after the suggested activation time, when the
 //     policy honours it (a local hint, never a fence).
+//  21. canary-wave: for a soft fork under a policy with a canary wave,
+//     this device is one of the wave's canaries, or the wave has passed
+//     (CanaryWave). Hard forks have no wave.
 //
 // The verdict follows from the failed checks by these rules:
 //
@@ -341,7 +348,11 @@ func Evaluate(policy Policy, cand Candidate, ev Evidence, nowUnixMs uint64) Deci
 	x.checkNotBefore()
 	if x.m != nil {
 		x.d.Plan = PlanCutover(x.m.Compatibility.Class, x.m.Activation, x.p.InFlight)
+		if x.p.Canary > 0 && !softFork(x.m.Compatibility.Class) {
+			x.d.Plan.Notes = append(x.d.Plan.Notes, noCanaryNote)
+		}
 	}
+	x.checkCanary()
 	x.d.Verdict = Activate
 	for _, c := range x.d.Checks {
 		if c.Result == Fail && c.Blocks < x.d.Verdict {
@@ -861,6 +872,196 @@ func (x *evaluation) checkNotBefore() {
 	default:
 		x.pass(CheckNotBefore, "", "past the suggested %s", fmtMs(*t))
 	}
+}
+
+// noCanaryNote explains why a hard fork ignores the policy's canary wave.
+const noCanaryNote = "no canary wave for a hard fork: after its cutover a canary refuses sessions and gossip with legacy peers, so the devices waiting for it could never see its report; every device cuts over when its own checks pass"
+
+// softFork: the classes whose devices keep talking across the cutover.
+func softFork(c release.CompatibilityClass) bool {
+	return c == release.BackwardCompatible || c == release.MixedCoexistenceAllowed
+}
+
+// 21. The canary wave is a check of the evaluator rather than a rule of
+// Next so that Activate keeps its meaning (this device may cut over now)
+// for every caller: `upgrade cutover`, a scope holding another's cutover,
+// status. It fails with Stage, like the approvals: the device stages and
+// waits.
+func (x *evaluation) checkCanary() {
+	switch {
+	case x.p.Canary == 0:
+		x.skip(CheckCanary, "", "no canary wave (canary 0): every device cuts over when its own checks pass")
+		return
+	case x.m == nil:
+		x.skip(CheckCanary, "", "no verified manifest")
+		return
+	case !softFork(x.m.Compatibility.Class):
+		x.skip(CheckCanary, "", "%v: %s", x.m.Compatibility.Class, noCanaryNote)
+		return
+	}
+	R, version := x.c.Release.ID, x.m.Version
+	w := CanaryWave(x.ev.Scope, R, int(x.p.Canary))
+	x.d.Wave = &w
+	me, ready := w.device(x.ev.Authority, x.ev.Device)
+	switch {
+	case w.Open():
+		x.pass(CheckCanary, "", "the canary wave passed: %d devices healthy on %s (wave of %d)", w.Healthy, version, w.Size)
+	case me >= 0:
+		x.pass(CheckCanary, "", "this device is canary %d of %d for %s (canaries: %s)", me+1, w.Size, version, w.names())
+	case !ready && len(w.Canaries) < w.Size:
+		x.fail(CheckCanary, "", Stage, "the canary wave of %d forms from the devices that staged %s, and this device has not (canaries so far: %s)", w.Size, version, w.names())
+	default:
+		x.fail(CheckCanary, "", Stage, "waits for the canary wave: needs %d devices healthy on %s (every gate passed), has %d; canaries: %s", w.Size, version, w.Healthy, w.names())
+	}
+}
+
+// WaveDevice is a device of a canary wave.
+type WaveDevice struct {
+	Authority facts.AuthorityID
+	Device    string
+	// State is "healthy" (runs the release, every gate passed),
+	// "running" (gates pending or failed), "cutting over" or "ready"
+	// (staged, not begun).
+	State string
+}
+
+// Wave is the canary wave of a release in a scope, as the replicated
+// scope state shows it (CanaryWave).
+type Wave struct {
+	Release release.ID
+	// Size is the policy's canary count.
+	Size int
+	// Canaries are the devices that cut over first, in wave order.
+	Canaries []WaveDevice
+	// Healthy counts the scope's devices that run the release with every
+	// gate passed.
+	Healthy int
+	// ready are the devices that staged the release or are on it.
+	ready []WaveDevice
+}
+
+// Open reports whether the wave has passed: Size devices run the release
+// with every gate passed, so every device may cut over.
+func (w *Wave) Open() bool { return w.Healthy >= w.Size }
+
+// IsCanary reports whether a device is one of the wave's canaries.
+func (w *Wave) IsCanary(authority facts.AuthorityID, device string) bool {
+	i, _ := w.device(authority, device)
+	return i >= 0
+}
+
+// device returns the device's index among the canaries (-1 if not one)
+// and whether it staged the release or is on it.
+func (w *Wave) device(authority facts.AuthorityID, device string) (int, bool) {
+	for i, c := range w.Canaries {
+		if c.Authority == authority && c.Device == device {
+			return i, true
+		}
+	}
+	for _, r := range w.ready {
+		if r.Authority == authority && r.Device == device {
+			return -1, true
+		}
+	}
+	return -1, false
+}
+
+// maxNamed bounds the canaries a reason names.
+const maxNamed = 8
+
+func (w *Wave) names() string {
+	if len(w.Canaries) == 0 {
+		return "none yet"
+	}
+	var parts []string
+	for i, c := range w.Canaries {
+		if i == maxNamed {
+			parts = append(parts, fmt.Sprintf("and %d more", len(w.Canaries)-maxNamed))
+			break
+		}
+		parts = append(parts, c.Device+" ("+c.State+")")
+	}
+	return strings.Join(parts, ", ")
+}
+
+// CanaryWave computes the canary wave of release id in a scope from its
+// replicated state (nil: no state yet), for a policy whose canary count
+// is size. Every node computes the same wave from the same state, and
+// the state is the same whatever order its facts arrived in. The rules,
+// in order:
+//
+//  1. A device that runs the release or is cutting over to it has begun
+//     and keeps its place in the wave, whatever its rank: the wave never
+//     calls back a device already switching.
+//  2. The remaining places go to the devices that staged the release
+//     and have not begun, lowest CanaryRank first. Devices that have
+//     not staged it are not ranked, so a device that is offline, outside
+//     the rollout cohort or denied by its own checks never holds the
+//     wave up.
+//  3. The wave has passed (Open) once size devices of the scope run the
+//     release with every gate passed; then every device may cut over.
+//
+// A canary that fails (a gate, the launcher's activation) fails the
+// scope's target, and the evaluator then denies the release to every
+// other device (check 13), so the rest never cut over.
+//
+// The wave forms from what the state shows: two devices that stage at
+// the same moment and each cut over before the other's staging reaches
+// it may both begin (rule 1 then keeps both). The wave bounds how many
+// devices a bad build reaches; it is not a lock.
+func CanaryWave(s *Status, id release.ID, size int) Wave {
+	w := Wave{Release: id, Size: size}
+	if s == nil {
+		return w
+	}
+	type ranked struct {
+		WaveDevice
+		rank  [32]byte
+		begun bool
+	}
+	var rs []ranked
+	for _, d := range s.Devices {
+		r := ranked{WaveDevice: WaveDevice{Authority: d.Authority, Device: d.Device}}
+		switch {
+		case d.Running.ID == id && d.Healthy:
+			r.State, r.begun = "healthy", true
+			w.Healthy++
+		case d.Running.ID == id:
+			r.State, r.begun = "running", true
+		case d.Doing == CuttingOver && d.DoingRelease == id:
+			r.State, r.begun = "cutting over", true
+		case slices.Contains(d.Staged, id):
+			r.State = "ready"
+		default:
+			continue
+		}
+		r.rank = CanaryRank(id, d.Authority, d.Device)
+		rs = append(rs, r)
+	}
+	// 1, 2: begun devices first, then by rank, then by device key.
+	slices.SortFunc(rs, func(a, b ranked) int {
+		if a.begun != b.begun {
+			if a.begun {
+				return -1
+			}
+			return 1
+		}
+		if c := bytes.Compare(a.rank[:], b.rank[:]); c != 0 {
+			return c
+		}
+		if c := compareAuthorities(a.Authority, b.Authority); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Device, b.Device)
+	})
+	for _, r := range rs {
+		if r.begun || len(w.Canaries) < size {
+			w.Canaries = append(w.Canaries, r.WaveDevice)
+		} else {
+			w.ready = append(w.ready, r.WaveDevice)
+		}
+	}
+	return w
 }
 
 func fmtMs(ms uint64) string {

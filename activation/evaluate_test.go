@@ -168,7 +168,7 @@ func TestEvaluateBaselineActivates(t *testing.T) {
 		activation.CheckRevocation, activation.CheckSupersession, activation.CheckVersion, activation.CheckMinimumLegacy,
 		activation.CheckScopeState, activation.CheckCohort, activation.CheckGate, activation.CheckArtifact,
 		activation.CheckStaging, activation.CheckApprovals, activation.CheckEpochFence, activation.CheckWindow,
-		activation.CheckNotBefore,
+		activation.CheckNotBefore, activation.CheckCanary,
 	}
 	if !slices.Equal(ids, want) {
 		t.Fatalf("checks ran in order\n%v\nwant\n%v", ids, want)

@@ -129,14 +129,34 @@ type Policy struct {
 	// InFlight is the preferred disposition of in-flight incompatible
 	// sessions at a hard-fork cutover (PlanCutover adds the fallbacks).
 	InFlight InFlightAction `cbor:"13,keyasint"`
+	// Canary is the size of the canary wave of a soft fork: how many of
+	// the scope's devices cut over first. Every other device waits until
+	// that many devices run the release with every gate passed (see
+	// CanaryWave and check 21 of Evaluate). 0 disables the wave: every
+	// device cuts over when its own checks pass. Hard forks have no wave
+	// (their canaries could not be heard across the fork). A device-local
+	// scope has one device and must use 0; at most MaxCanary.
+	//
+	// The key is omitted when 0, so policies published before the field
+	// existed decode unchanged, meaning no wave.
+	Canary uint32 `cbor:"14,keyasint,omitempty"`
 }
+
+// MaxCanary bounds Policy.Canary.
+const MaxCanary = 1000
+
+// DefaultCanary is the canary wave DefaultPolicy sets for scopes that can
+// hold more than one device: one device cuts over first.
+const DefaultCanary = 1
 
 // DefaultPolicy returns the starting point of a scope's policy: full
 // rollout, soft forks only, the suggested time honoured as a hint,
-// automatic rollback, drain. It trusts nobody: add release authorities
-// and builders before anything can activate.
+// automatic rollback, drain, and a canary wave of DefaultCanary device
+// (none in a device-local scope, which has one device). It trusts
+// nobody: add release authorities and builders before anything can
+// activate.
 func DefaultPolicy(scope Scope) Policy {
-	return Policy{
+	p := Policy{
 		Scope:               scope,
 		AllowedClasses:      []release.CompatibilityClass{release.BackwardCompatible, release.MixedCoexistenceAllowed},
 		RolloutBasisPoints:  FullRollout,
@@ -144,6 +164,10 @@ func DefaultPolicy(scope Scope) Policy {
 		Rollback:            Automatic,
 		InFlight:            Drain,
 	}
+	if scope.Kind != DeviceLocal {
+		p.Canary = DefaultCanary
+	}
+	return p
 }
 
 // Normalize sorts and deduplicates the policy's lists in place.
@@ -231,6 +255,12 @@ func (p *Policy) Validate() error {
 	}
 	if !p.InFlight.Valid() {
 		return wrapf(ErrInvalidPolicy, "in-flight action %d: want drain, abort or delegate", p.InFlight)
+	}
+	if p.Canary > MaxCanary {
+		return wrapf(ErrInvalidPolicy, "canary wave of %d devices, limit %d", p.Canary, MaxCanary)
+	}
+	if p.Canary != 0 && p.Scope.Kind == DeviceLocal {
+		return wrapf(ErrInvalidPolicy, "a device-local scope has one device: no canary wave (canary must be 0, not %d)", p.Canary)
 	}
 	return nil
 }
@@ -329,4 +359,23 @@ func CohortBucket(device string, id release.ID) uint16 {
 	h.Write([]byte(device))
 	sum := h.Sum(nil)
 	return uint16(binary.BigEndian.Uint64(sum[:8]) % FullRollout)
+}
+
+// canaryDomain separates canary ranks from every other hash.
+const canaryDomain = "aura-node/activation-canary/v1\x00"
+
+// CanaryRank is a device's place in the canary order of a release: the
+// sha2-256 of (domain, release ID, authority, device). Lower ranks cut
+// over first (ties, which need a hash collision, fall to the device
+// key). Every node computes the same rank from names it learns from the
+// replicated scope state, whatever order the facts arrived in, and each
+// release draws a fresh order, so the same device is not always the
+// canary.
+func CanaryRank(id release.ID, authority facts.AuthorityID, device string) [32]byte {
+	h := sha256.New()
+	h.Write([]byte(canaryDomain))
+	h.Write(id[:])
+	h.Write(authority[:])
+	h.Write([]byte(device))
+	return [32]byte(h.Sum(nil))
 }

@@ -70,6 +70,10 @@ func TestPolicyValidate(t *testing.T) {
 		{"no in-flight action", func(p *activation.Policy) { p.InFlight = 0 }, "in-flight action"},
 		{"fence in a device scope", func(p *activation.Policy) { p.Scope = nodeScope(); p.RolloutBasisPoints = 1 }, "owns no epoch fence"},
 		{"scope without owner", func(p *activation.Policy) { p.Scope.Owner = facts.AuthorityID{} }, "no owner"},
+		{"canary over the limit", func(p *activation.Policy) { p.Canary = activation.MaxCanary + 1 }, "canary wave of 1001 devices, limit 1000"},
+		{"canary in a device scope", func(p *activation.Policy) {
+			p.Scope, p.EpochFence, p.RolloutBasisPoints = nodeScope(), false, 1
+		}, "a device-local scope has one device: no canary wave"},
 	} {
 		p := fullPolicy()
 		tc.mod(&p)
@@ -80,6 +84,101 @@ func TestPolicyValidate(t *testing.T) {
 		if _, err := p.Marshal(); err == nil {
 			t.Errorf("%s: marshalled an invalid policy", tc.name)
 		}
+	}
+}
+
+// legacyPolicy is Policy as it was before canary waves (keys 1 to 13).
+type legacyPolicy struct {
+	Scope                     activation.Scope              `cbor:"1,keyasint"`
+	TrustedReleaseAuthorities []facts.AuthorityID           `cbor:"2,keyasint,omitempty"`
+	TrustedBuilders           []facts.AuthorityID           `cbor:"3,keyasint,omitempty"`
+	BuilderThreshold          uint32                        `cbor:"4,keyasint"`
+	AllowedClasses            []release.CompatibilityClass  `cbor:"5,keyasint,omitempty"`
+	RolloutBasisPoints        uint16                        `cbor:"6,keyasint"`
+	Window                    *activation.Window            `cbor:"7,keyasint,omitempty"`
+	Daily                     *activation.DailyWindow       `cbor:"8,keyasint,omitempty"`
+	HonourSuggestedTime       bool                          `cbor:"9,keyasint"`
+	RequiredHealthGates       []string                      `cbor:"10,keyasint,omitempty"`
+	Rollback                  activation.RollbackPreference `cbor:"11,keyasint"`
+	EpochFence                bool                          `cbor:"12,keyasint"`
+	InFlight                  activation.InFlightAction     `cbor:"13,keyasint"`
+}
+
+// The canary is key 14, omitted when 0: a policy published before the
+// field existed decodes to canary 0 (no wave, what it meant) and encodes
+// back to the same bytes, so its fact stays valid; a policy with a canary
+// carries the key.
+func TestPolicyCanaryEncoding(t *testing.T) {
+	p := fullPolicy()
+	old := legacyPolicy{
+		Scope: p.Scope, TrustedReleaseAuthorities: p.TrustedReleaseAuthorities, TrustedBuilders: p.TrustedBuilders,
+		BuilderThreshold: p.BuilderThreshold, AllowedClasses: p.AllowedClasses, RolloutBasisPoints: p.RolloutBasisPoints,
+		Window: p.Window, Daily: p.Daily, HonourSuggestedTime: p.HonourSuggestedTime, RequiredHealthGates: p.RequiredHealthGates,
+		Rollback: p.Rollback, EpochFence: p.EpochFence, InFlight: p.InFlight,
+	}
+	raw, err := facts.Marshal(&old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := activation.DecodePolicy(raw)
+	if err != nil {
+		t.Fatalf("a policy without the canary key: %v", err)
+	}
+	if back.Canary != 0 {
+		t.Fatalf("canary %d, want 0 (no wave)", back.Canary)
+	}
+	if again, err := back.Marshal(); err != nil || !bytes.Equal(again, raw) {
+		t.Fatalf("re-encoded differently: %v", err)
+	}
+	// With a canary the encoding grows by the key and its value.
+	p.Canary = 3
+	with, err := p.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(with) != len(raw)+2 {
+		t.Fatalf("canary 3 adds %d bytes, want 2 (key 14, value 3)", len(with)-len(raw))
+	}
+	if back, err = activation.DecodePolicy(with); err != nil || back.Canary != 3 {
+		t.Fatalf("canary 3 decodes as %d, %v", back.Canary, err)
+	}
+	// Defaults: one canary where a scope can hold several devices, none
+	// in a device-local scope.
+	for _, s := range []activation.Scope{activation.AuthorityScope(auth("o")), activation.ContextScope(auth("o"), "c"), activation.QuorumScope(auth("o"), "q", auth("p"))} {
+		if c := activation.DefaultPolicy(s).Canary; c != 1 {
+			t.Errorf("%s: default canary %d", s.Short(), c)
+		}
+	}
+	if c := activation.DefaultPolicy(nodeScope()).Canary; c != 0 {
+		t.Errorf("device scope: default canary %d", c)
+	}
+}
+
+func TestCanaryRank(t *testing.T) {
+	id := release.ID{1}
+	if activation.CanaryRank(id, auth("a"), "d") != activation.CanaryRank(id, auth("a"), "d") {
+		t.Fatal("rank not stable")
+	}
+	// Authority and device both count, and another release draws
+	// another order.
+	if activation.CanaryRank(id, auth("a"), "d") == activation.CanaryRank(id, auth("b"), "d") ||
+		activation.CanaryRank(id, auth("a"), "d") == activation.CanaryRank(id, auth("a"), "e") ||
+		activation.CanaryRank(id, auth("a"), "d") == activation.CanaryRank(release.ID{2}, auth("a"), "d") {
+		t.Fatal("rank ignores an input")
+	}
+	first := map[string]int{}
+	for r := range 64 {
+		best, bestDev := [32]byte{}, ""
+		for _, d := range []string{"d1", "d2", "d3", "d4"} {
+			k := activation.CanaryRank(release.ID{byte(r), 7}, auth("a"), d)
+			if bestDev == "" || bytes.Compare(k[:], best[:]) < 0 {
+				best, bestDev = k, d
+			}
+		}
+		first[bestDev]++
+	}
+	if len(first) < 3 {
+		t.Errorf("64 releases chose their canary among only %v", first)
 	}
 }
 

@@ -67,7 +67,13 @@ type Step struct {
 //     (not staged, or staged when the candidate could not become the
 //     target) stages it and records the staging.
 //  7. An Activate decision cuts over.
-//  8. Otherwise (Stage) wait, with the reasons activation waits for.
+//  8. Otherwise (Stage) wait, with the reasons activation waits for
+//     (approvals, the fence, a window, the canary wave...).
+//
+// The canary wave is not a rule here: it is check 21 of Evaluate, so an
+// Activate decision means "cut over now" for every caller. A device
+// outside the wave therefore reaches rule 8 and waits with the check's
+// text, which names the canaries.
 func Next(s *Status, authority facts.AuthorityID, device string, d Decision) Step {
 	ds, known := s.Device(authority, device)
 	switch {
