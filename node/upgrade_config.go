@@ -97,6 +97,12 @@ type ActivationPolicyDoc struct {
 	EpochFence bool `json:"epoch_fence,omitempty"`
 	// InFlight is drain (default), abort or delegate.
 	InFlight string `json:"in_flight,omitempty"`
+	// Canary is how many devices of the scope cut over to a soft fork
+	// first; the others wait until that many run it with every gate
+	// passed. Absent means activation.DefaultCanary (1) for a scope that
+	// can hold several devices; 0 disables the wave. A device scope has
+	// one device: there it must be absent or 0. Hard forks ignore it.
+	Canary *uint32 `json:"canary,omitempty"`
 }
 
 // Policy builds the activation policy of scope from the document,
@@ -146,6 +152,9 @@ func (d ActivationPolicyDoc) Policy(scope activation.Scope) (activation.Policy, 
 		}
 		p.InFlight = a
 	}
+	if d.Canary != nil {
+		p.Canary = *d.Canary
+	}
 	p.Normalize()
 	return p, p.Validate()
 }
@@ -170,6 +179,10 @@ func PolicyDoc(p activation.Policy) ActivationPolicyDoc {
 	}
 	bp := p.RolloutBasisPoints
 	d.RolloutBasisPoints = &bp
+	if p.Scope.Kind != activation.DeviceLocal {
+		c := p.Canary
+		d.Canary = &c
+	}
 	if w := p.Window; w != nil {
 		d.NotBeforeUnixMs, d.NotAfterUnixMs = w.NotBeforeUnixMs, w.NotAfterUnixMs
 	}
