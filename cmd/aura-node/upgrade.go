@@ -319,6 +319,7 @@ type activationFlags struct {
 	ignoreHint, epochFence       bool
 	requireGates, dropGates      []string
 	rollback, inFlight           string
+	canary                       int
 	join, leave, gates, dropCmds []string
 	manual                       bool
 	series                       string
@@ -327,7 +328,7 @@ type activationFlags struct {
 
 // activationOnly are the flags only `policy set activation` takes.
 var activationOnly = []string{"scope", "allow-class", "rollout-percent", "not-before", "not-after", "daily-window",
-	"ignore-suggested-time", "epoch-fence", "require-gate", "drop-required-gate", "rollback", "in-flight",
+	"ignore-suggested-time", "epoch-fence", "require-gate", "drop-required-gate", "rollback", "in-flight", "canary",
 	"join", "leave", "gate", "drop-gate", "manual", "series", "health-timeout"}
 
 // deviceOnly are the activation flags about this node, not a policy.
@@ -347,6 +348,7 @@ func addActivationFlags(cmd *cobra.Command, f *activationFlags) {
 	fl.StringArrayVar(&f.dropGates, "drop-required-gate", nil, "activation: stop requiring a gate (repeatable)")
 	fl.StringVar(&f.rollback, "rollback", "", "activation: rollback preference, automatic or manual-approval")
 	fl.StringVar(&f.inFlight, "in-flight", "", "activation: in-flight sessions at a hard-fork cutover: drain, abort or delegate")
+	fl.IntVar(&f.canary, "canary", 0, "activation: devices that cut over to a soft fork first; the others wait until they run it with every gate passed (0: all at once; default 1 in a scope of several devices; hard forks have none)")
 	fl.StringArrayVar(&f.join, "join", nil, "activation, device: take part in this scope (context:OWNER/ID, ...; repeatable)")
 	fl.StringArrayVar(&f.leave, "leave", nil, "activation, device: stop taking part in a scope (repeatable)")
 	fl.StringArrayVar(&f.gates, "gate", nil, "activation, device: health gate command NAME=COMMAND the launcher runs with sh -c (repeatable)")
@@ -444,6 +446,10 @@ func applyActivationDoc(cmd *cobra.Command, d *node.ActivationPolicyDoc, pf *pol
 	if f.inFlight != "" {
 		d.InFlight = f.inFlight
 	}
+	if fl.Changed("canary") {
+		c := uint32(f.canary) // bounded by runPolicySetActivation
+		d.Canary = &c
+	}
 	return nil
 }
 
@@ -461,6 +467,9 @@ func (a *app) runPolicySetActivation(cmd *cobra.Command, pf *policyFlags) error 
 		if cmd.Flags().Changed(name) {
 			return fmt.Errorf("--%s does not apply to the activation policy (see `%s --help`)", name, cmd.CommandPath())
 		}
+	}
+	if cmd.Flags().Changed("canary") && (f.canary < 0 || f.canary > activation.MaxCanary) {
+		return fmt.Errorf("--canary %d: want 0 (no canary wave) to %d devices", f.canary, activation.MaxCanary)
 	}
 	home, err := node.OpenHome(a.home)
 	if err != nil {
@@ -494,8 +503,14 @@ func (a *app) runPolicySetActivation(cmd *cobra.Command, pf *policyFlags) error 
 			return fmt.Errorf("%s: not an activation section (as `upgrade status --json` shows the device policy): %w", pf.file, err)
 		}
 	}
+	if cmd.Flags().Changed("canary") && f.canary != 0 {
+		return fmt.Errorf("--canary %d: this device's own scope has one device, so it has no canary wave; give the scope of several devices with --scope KEY", f.canary)
+	}
 	if err := applyActivationDoc(cmd, &ac.Policy, pf); err != nil {
 		return err
+	}
+	if c := ac.Policy.Canary; c != nil && *c == 0 {
+		ac.Policy.Canary = nil // a device scope has no wave: nothing to save
 	}
 	ac.Scopes = slices.DeleteFunc(append(ac.Scopes, f.join...), func(s string) bool { return slices.Contains(f.leave, s) })
 	slices.Sort(ac.Scopes)
@@ -669,6 +684,14 @@ func printActivationDoc(out io.Writer, d node.ActivationPolicyDoc) {
 		inf = "drain"
 	}
 	fmt.Fprintf(tw, "  in-flight\t%s\n", inf)
+	switch {
+	case d.Canary == nil:
+		fmt.Fprintf(tw, "  canary wave\t- (one device)\n")
+	case *d.Canary == 0:
+		fmt.Fprintf(tw, "  canary wave\tnone: every device cuts over when its own checks pass\n")
+	default:
+		fmt.Fprintf(tw, "  canary wave\t%d first, the others once they run it healthy (soft forks)\n", *d.Canary)
+	}
 	tw.Flush()
 }
 
