@@ -532,7 +532,11 @@ func (st *scopeState) newerThanTarget(version string) bool {
 // hard fork's epoch fence is not reached (scope owning a fence). A
 // cutover to a release that is not the active target (a concurrent
 // failure, cancellation or retarget came first) is noted: the device
-// will have to roll back.
+// will have to roll back. For a release the scope blocked (cancelled,
+// failed, revoked) approvals and fence are not asked: approvals ordered
+// after the block are refused, and a device that saw them but not the
+// block did cut over; refusing its cutover would make the state lie
+// about what it runs.
 func (st *scopeState) cutoverBegun(e *Event) Result {
 	R := e.Release
 	d, ok := st.device(e)
@@ -549,11 +553,13 @@ func (st *scopeState) cutoverBegun(e *Event) Result {
 	if d.running.ID == R {
 		return refused("device %s already runs %s", d.key.name, R.Short())
 	}
-	if missing := st.missingApprovals(R); len(missing) > 0 {
-		return refused("cutover to %s needs the approval of every participant; missing %s", R.Short(), authorityList(missing))
-	}
-	if err := st.fenceReached(R, st.classOf(R, s), e.Epoch); err != "" {
-		return refused("%s", err)
+	if _, blocked := st.blocked[R]; !blocked {
+		if missing := st.missingApprovals(R); len(missing) > 0 {
+			return refused("cutover to %s needs the approval of every participant; missing %s", R.Short(), authorityList(missing))
+		}
+		if err := st.fenceReached(R, st.classOf(R, s), e.Epoch); err != "" {
+			return refused("%s", err)
+		}
 	}
 	d.op, d.opRelease, d.inFlight = opCuttingOver, R, e.Upgrade.InFlight
 	if t := st.target; t == nil || t.ref.ID != R || t.cancelled != "" || t.failure != nil {
@@ -751,9 +757,15 @@ func (st *scopeState) partitionObserved(e *Event) Result {
 
 // approved: a participant approves the cutover to R; the owner may carry
 // the epoch fence. A fence is honoured only when the policy in effect
-// owns one, and is set once per release.
+// owns one, and is set once per release. An approval (or fence) of a
+// release the scope cancelled, or that failed or was revoked in it, is
+// refused: the release never becomes the target again, so it could have
+// no effect.
 func (st *scopeState) approved(e *Event) Result {
 	R, u := e.Release, e.Upgrade
+	if b, ok := st.blocked[R]; ok {
+		return refused("%s %s in this scope: it never becomes the target again, so approving its cutover has no effect", R.Short(), b.reason)
+	}
 	if u.FenceEpoch != 0 {
 		if st.policy == nil || !st.policy.EpochFence {
 			return refused("%s does not own an epoch fence (its policy says so): the fence is not honoured", st.scope.Short())

@@ -333,6 +333,9 @@ func (n *Node) upgradeAction(req api.UpgradeActionRequest) (*api.UpgradeActionRe
 		if err != nil {
 			return nil, err
 		}
+		if why := n.approvalObstacle(s, &status, R); why != "" {
+			return nil, refuse(api.ErrConflict, "refusing to approve the cutover of %s to %s: %s", s.Short(), R.Short(), why)
+		}
 		return order(facts.KindCutoverApproved, &facts.UpgradeEvent{Scope: s, ReleaseID: R[:], FenceEpoch: req.FenceEpoch, Detail: clip(req.Reason, facts.MaxTextLen)},
 			fmt.Sprintf("approved the cutover of %s to %s", s.Short(), R.Short()))
 
@@ -361,6 +364,74 @@ func (n *Node) upgradeAction(req api.UpgradeActionRequest) (*api.UpgradeActionRe
 			fmt.Sprintf("cancelled %s in %s: it never becomes the scope's target again", R.Short(), s.Short()))
 	}
 	return nil, refuse(api.ErrBadRequest, "unknown upgrade action %q: want stage, cutover, approve, rollback, approve-rollback or cancel", req.Action)
+}
+
+// approvalObstacle says why approving the cutover of scope s to R could
+// have no effect, or "" when it may. The reducer refuses approvals of
+// releases the scope blocked (cancelled, failed, revoked); before
+// authoring one the node also refuses, naming the state:
+//
+//  1. R is the scope's target but not active: complete, cancelled,
+//     failed, rolled back.
+//  2. R is revoked or superseded in the release catalogue, by the admin
+//     or an authority the scope's policy trusts.
+//  3. R was an earlier target of the scope, since superseded by another.
+//  4. Another target is active and R is not newer: it cannot replace it.
+//
+// A release this node does not know yet, or newer than the active
+// target, may be approved ahead of its staging.
+func (n *Node) approvalObstacle(s activation.Scope, st *activation.Status, R release.ID) string {
+	targetState := func(t activation.TargetStatus) string {
+		switch {
+		case t.Cancelled != "":
+			return "cancelled (" + t.Cancelled + ")"
+		case t.Failure != nil:
+			return fmt.Sprintf("%v (%v, rollback %v)", t.State, t.Failure.Class, t.Rollback)
+		}
+		return t.State.String()
+	}
+	t := st.Target
+	if t != nil && t.Release.ID == R && t.State != activation.TargetActive { // 1.
+		why := fmt.Sprintf("it is %s in %s", targetState(*t), s.Short())
+		if t.State == activation.TargetComplete {
+			why += ": every device runs it already"
+		}
+		return why
+	}
+	entry, known := n.releaseEntry(R)
+	if known { // 2.
+		trusted := func(facts.AuthorityID) bool { return false } // the admin's always count
+		if p, _ := n.scopePolicy(s, st); p != nil {
+			trusted = p.TrustsAuthority
+		}
+		if r, ok := entry.Revocation(trusted); ok {
+			return fmt.Sprintf("it is revoked by %s (%s)", r.Signer.Short(), r.Reason)
+		}
+		if by := entry.SupersededBy(trusted); len(by) > 0 {
+			return "it is superseded by release " + by[0].Short()
+		}
+	}
+	if t != nil && t.Release.ID == R {
+		return ""
+	}
+	for i := len(st.History) - 1; i >= 0; i-- { // 3.
+		if h := st.History[i]; h.Release.ID == R {
+			why := fmt.Sprintf("it was an earlier target of %s, superseded by %s (%s)", s.Short(), t.Release.ID.Short(), t.Release.Version)
+			if h.State != activation.TargetComplete {
+				why += "; it is " + targetState(h)
+			}
+			return why
+		}
+	}
+	if t != nil && t.State == activation.TargetActive && known && entry.Declared() { // 4.
+		v, err1 := release.ParseVersion(entry.Declarations[0].Manifest.Version)
+		tv, err2 := release.ParseVersion(t.Release.Version)
+		if err1 == nil && err2 == nil && v.Compare(tv) <= 0 {
+			return fmt.Sprintf("it is not the active target of %s, which is %s (%s), and version %s is not newer, so it cannot replace it",
+				s.Short(), t.Release.ID.Short(), t.Release.Version, entry.Declarations[0].Manifest.Version)
+		}
+	}
+	return ""
 }
 
 func shortOr(id release.ID) string {
