@@ -824,7 +824,7 @@ func (st *scopeState) order(e *Event) Result {
 			t.cancelled = "revoked while staged: " + why
 			return applied()
 		}
-		return st.fail(e, nil, ReleaseRevoked, "revoked: "+why)
+		return st.fail(e, nil, ReleaseRevoked, why)
 
 	case u.Failure == ManualRollbackRequested:
 		if !isTarget || !st.rollbackPending(R) {
@@ -852,7 +852,7 @@ func (st *scopeState) order(e *Event) Result {
 // the device and is noted.
 func (st *scopeState) fail(e *Event, d *device, class FailureClass, detail string) Result {
 	R := e.Release
-	f := &Failure{Class: class, Detail: detail, Release: R, By: refOf(e)}
+	f := &Failure{Class: class, Detail: failureDetail(class, detail), Release: R, By: refOf(e)}
 	if d != nil {
 		d.failure = f
 	}
@@ -873,6 +873,17 @@ func (st *scopeState) fail(e *Event, d *device, class FailureClass, detail strin
 		t.rollback = RollbackAwaitingApproval
 	}
 	return applied()
+}
+
+// failureDetail is a failure's detail without a leading "CLASS:": the
+// class is the failure's own field, and reports that carry it in their
+// detail too (a launcher result recorded as "LauncherActivationFailed:
+// release ... did not start") would show it twice.
+func failureDetail(class FailureClass, detail string) string {
+	if rest, ok := strings.CutPrefix(detail, class.String()+":"); ok && strings.TrimSpace(rest) != "" {
+		return strings.TrimSpace(rest)
+	}
+	return detail
 }
 
 // preference is the rollback preference in effect: the policy's, or
