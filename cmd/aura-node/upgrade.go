@@ -129,8 +129,11 @@ scope the node knows with --all): residency (LegacyOnly, Coexisting,
 TargetOnly), transition (Idle, AwaitingCutover, CuttingOver, RollingBack),
 the target release and version, devices ready out of total, the approval
 threshold and who is missing (managed quorum), the last failure, every
-device, and this device's next step with the reason. --checks adds every
-check of this device's evaluation.`,
+device (what it runs, what it is doing, the in-flight disposition of a
+cutover in progress, partitions observed, its gates), and this device's
+next step with the reason. The header shows this node's protocol version
+and, once it runs a hard fork, how many sessions with other versions it
+refused. --checks adds every check of this device's evaluation.`,
 		Example: `  aura-node upgrade status
   aura-node upgrade status --all
   aura-node upgrade status --scope device --checks --json`,
@@ -277,6 +280,15 @@ func printUpgradeStatus(out io.Writer, st *api.UpgradeStatus, checks bool) {
 				if d.MustRollBack {
 					state = append(state, "must-roll-back")
 				}
+				// A cutover in progress says how it treats in-flight
+				// sessions; a hard fork the partitions seen on it.
+				var more []string
+				if d.InFlight != "" {
+					more = append(more, "in-flight="+d.InFlight)
+				}
+				if d.Partitions > 0 {
+					more = append(more, fmt.Sprintf("partitions=%d", d.Partitions))
+				}
 				var gates []string
 				for _, g := range d.Gates {
 					gates = append(gates, g.Name+"="+g.State)
@@ -285,7 +297,7 @@ func printUpgradeStatus(out io.Writer, st *api.UpgradeStatus, checks bool) {
 				if ver == "" {
 					ver = "?"
 				}
-				fmt.Fprintf(tw, "    %s\t%s\t%s %s\t%s\t%s\n", shortAuthority(d.Authority), short(d.Device), short(d.Running), ver, strings.Join(state, ","), strings.Join(gates, " "))
+				fmt.Fprintf(tw, "    %s\t%s\t%s %s\t%s\t%s\t%s\n", shortAuthority(d.Authority), short(d.Device), short(d.Running), ver, strings.Join(state, ","), strings.Join(more, " "), strings.Join(gates, " "))
 			}
 			tw.Flush()
 		}

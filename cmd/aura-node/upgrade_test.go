@@ -19,7 +19,8 @@ func TestPrintUpgradeStatus(t *testing.T) {
 	a1 := "12D3KooWCuKVLTY8Zvg5vR8r4BNr6g5WeHdGSCDGMM5eqZYq443c"
 	a2 := "12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo"
 	st := &api.UpgradeStatus{
-		Device: "12D3KooWAQcd", Authority: a1, RunningName: "initial", Version: "1.0.0", Platform: "linux/amd64", Protocol: 1,
+		Device: "12D3KooWAQcd", Authority: a1, RunningName: "initial", Version: "1.0.0", Platform: "linux/amd64", Protocol: 2,
+		HardFork: "9c0d0000000000000000", RefusedSessions: 3,
 		Launcher: true, LauncherHome: "/h", Configured: true, Series: "aura-node",
 		Scopes: []api.UpgradeScope{
 			{
@@ -27,7 +28,11 @@ func TestPrintUpgradeStatus(t *testing.T) {
 				Residency: "LegacyOnly", Transition: "AwaitingCutover", Ready: 2, Total: 2, Threshold: 2,
 				Target:  &api.UpgradeTarget{Release: "3f5a0000000000000000", Version: "1.1.0", Class: "BackwardCompatible", State: "active", Rollback: "none", Approved: []string{a1}, Missing: []string{a2}},
 				Next:    &api.UpgradeStep{Action: "wait", Reason: "staged; activation waits: approvals: 1 of 2 participants approved"},
-				Devices: []api.UpgradeDevice{{Authority: a1, Device: "12D3KooWAQcdXYZ", RunningVersion: "1.0.0", Doing: "Idle", Ready: true}},
+				Devices: []api.UpgradeDevice{
+					{Authority: a1, Device: "12D3KooWAQcdXYZ", RunningVersion: "1.0.0", Doing: "Idle", Ready: true},
+					{Authority: a2, Device: "12D3KooWBBBBXYZ", RunningVersion: "1.0.0", Doing: "CuttingOver", DoingRelease: "3f5a0000000000000000", InFlight: "delegate", Ready: true},
+					{Authority: a2, Device: "12D3KooWCCCCXYZ", Running: "3f5a0000000000000000", RunningVersion: "1.1.0", Doing: "Idle", Ready: true, OnTarget: true, Partitions: 2},
+				},
 			},
 			{
 				Scope: "context:" + a1 + "/fleet", Kind: "context", Owner: a1, Participating: true, PolicySource: "published",
@@ -43,7 +48,10 @@ func TestPrintUpgradeStatus(t *testing.T) {
 	printUpgradeStatus(&out, st, true)
 	text := out.String()
 	for _, want := range []string{
-		"running     release initial, version 1.0.0",
+		"running     release initial, version 1.0.0 on linux/amd64, protocol 2",
+		"hard fork   9c0d00000000: sessions with other protocol versions refused (3 so far)",
+		"cuttingover,ready  in-flight=delegate",
+		"idle,ready         partitions=2",
 		"launcher    /h (0 pending)",
 		"residency     LegacyOnly", "transition    AwaitingCutover",
 		"target        3f5a00000000 version 1.1.0 (BackwardCompatible), active",
