@@ -572,7 +572,7 @@ func (n *Node) upgradeTick() {
 			}
 			err = n.actCutover(e, evals)
 		case activation.Rollback:
-			if n.backingOff(e, "rollback") {
+			if n.holdRollback(e, evals) || n.backingOff(e, "rollback") {
 				continue
 			}
 			err = n.actRollback(e, evals)
@@ -929,13 +929,23 @@ func (n *Node) finishExport() {
 	n.log.Warn("staging a release failed", "scope", scope, "release", id.Short(), "err", err)
 }
 
-// holdingScope returns the first other scope whose active target is
-// release R, in which this device staged R, and whose own step is not a
-// cutover: the strictest scope decides.
+// holdingScope returns the first other scope that holds this device's
+// cutover to release R: one where R failed, was revoked or cancelled (the
+// device must not run it there, and would have to roll back at once); one
+// whose next step is to stage R (cut over first, and that scope would
+// show the device on its old release, never staging R); or one whose
+// active target is R, in which this device staged R, and whose own step
+// is not a cutover. The strictest scope decides.
 func (n *Node) holdingScope(e *scopeEval, evals []*scopeEval, R release.ID) *scopeEval {
 	for _, o := range evals {
 		if o.scope.Key() == e.scope.Key() {
 			continue
+		}
+		if _, blocked := o.status.Blocked(R); blocked {
+			return o
+		}
+		if o.step.Action == activation.StageRelease && o.step.Release == R {
+			return o
 		}
 		t := o.status.Target
 		if t == nil || t.Release.ID != R || t.State != activation.TargetActive {
@@ -1004,6 +1014,59 @@ func (n *Node) actCutover(e *scopeEval, evals []*scopeEval) error {
 	}
 	n.log.Info("cutting over", "scope", e.scope.Short(), "release", R.Short(), "version", m.Version, "class", m.Compatibility.Class, "in_flight", inFlight, "launcher_seq", seq)
 	return nil
+}
+
+// rollbackHold returns another scope that holds this device's rollback
+// of R, and why: a scope that shows the device idle on R, which still
+// accepts R (it has not ordered R's rollback) and whose rollback
+// preference is ManualApproval. A device runs one release for all its
+// scopes and the strictest scope decides: the device keeps R until that
+// scope's owner approves or orders the rollback there. An Automatic scope
+// that still accepts R does not hold it (it would roll back by itself on
+// a failure); it notes the rollback, and the scope where R failed then
+// holds any new cutover to R (holdingScope).
+func (n *Node) rollbackHold(e *scopeEval, evals []*scopeEval, R release.ID) (*scopeEval, string) {
+	for _, o := range evals {
+		if o.scope.Key() == e.scope.Key() {
+			continue
+		}
+		ds, known := o.status.Device(n.authority, n.upg.device)
+		if !known || ds.Running.ID != R || ds.MustRollBack || ds.Doing != activation.Idle {
+			continue
+		}
+		if o.status.Policy == nil || o.status.Policy.Rollback != activation.ManualApproval {
+			continue
+		}
+		if t := o.status.Target; t != nil && t.Release.ID == R && t.Rollback == activation.RollbackAwaitingApproval {
+			return o, fmt.Sprintf("%s holds the rollback of %s (rollback manual-approval; %v there): its owner approves it with `upgrade approve-rollback --scope %s`",
+				o.scope.Short(), R.Short(), t.Failure.Class, o.scope.Key())
+		}
+		return o, fmt.Sprintf("%s holds the rollback of %s (rollback manual-approval; it still accepts %s): its owner orders it with `upgrade rollback --scope %s`",
+			o.scope.Short(), R.Short(), R.Short(), o.scope.Key())
+	}
+	return nil, ""
+}
+
+// holdRollback reports whether another scope holds the rollback the
+// step asks for, keeping the reason as the scope's last error. A hold is
+// a wait, not a failure: it does not back off, so the rollback starts on
+// the tick after the holding scope's owner approves it.
+func (n *Node) holdRollback(e *scopeEval, evals []*scopeEval) bool {
+	R := e.step.Release
+	if run, _ := n.running(); run.Release != R {
+		return false // actRollback reports what runs
+	}
+	o, why := n.rollbackHold(e, evals, R)
+	if o == nil {
+		return false
+	}
+	u := &n.upg
+	msg := "rollback " + R.Short() + ": " + why
+	if u.errs[e.scope.Key()] != msg {
+		n.log.Warn("another scope holds the rollback", "scope", e.scope.Short(), "release", R.Short(), "held_by", o.scope.Short())
+	}
+	u.errs[e.scope.Key()] = msg
+	return true
 }
 
 // actRollback records the rollback's begin and asks the launcher to
