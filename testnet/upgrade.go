@@ -38,12 +38,15 @@ type UpgradeOptions struct {
 	// Binary is the new aura-node build; `BINARY version` gives the
 	// release's version.
 	Binary string
-	// Class is "soft" (BackwardCompatible, default) or "hard"
-	// (ScopedHardFork).
+	// Class is "soft" (BackwardCompatible, default), "hard"
+	// (ScopedHardFork) or "partition" (IncompatibleWithoutPartition); a
+	// hard or partition build is built with a higher
+	// node.ProtocolVersion.
 	Class string
 	// Scope is the scope the nodes upgrade in: "context" (default for a
 	// soft fork: context:ADMIN/testnet), "quorum" (default for a hard
-	// fork: quorum:ADMIN/testnet/EVERY-NODE, every participant approves)
+	// fork or partition: quorum:ADMIN/testnet/EVERY-NODE, every
+	// participant approves)
 	// or a scope key owned by node-1's authority.
 	Scope string
 	// Rollback is the scope's rollback preference: automatic (default)
@@ -119,14 +122,12 @@ func Upgrade(ctx context.Context, opts UpgradeOptions) (*UpgradeResult, error) {
 	if err != nil || opts.Binary == "" {
 		return nil, fmt.Errorf("testnet: --binary: the new aura-node build is required")
 	}
-	class, classes := release.BackwardCompatible, []string{"BackwardCompatible", "MixedCoexistenceAllowed"}
-	switch opts.Class {
-	case "", "soft":
+	if opts.Class == "" {
 		opts.Class = "soft"
-	case "hard":
-		class, classes = release.ScopedHardFork, []string{"ScopedHardFork"}
-	default:
-		return nil, fmt.Errorf("testnet: --class %q: want soft or hard", opts.Class)
+	}
+	class, classes, err := upgradeClass(opts.Class)
+	if err != nil {
+		return nil, err
 	}
 	version, err := probeVersion(ctx, binary)
 	if err != nil {
@@ -210,11 +211,29 @@ func Upgrade(ctx context.Context, opts UpgradeOptions) (*UpgradeResult, error) {
 	return waitUpgrade(ctx, m, scope, id, version, class, opts.Timeout, log)
 }
 
-// upgradeScope resolves the scope option.
+// upgradeClass reads the class option: soft (BackwardCompatible, in a
+// policy that allows the soft classes), hard (ScopedHardFork) or
+// partition (IncompatibleWithoutPartition: a hard fork whose nodes
+// separate from legacy peers, PartitionObserved expected), each hard one
+// in a policy that allows only it.
+func upgradeClass(name string) (release.CompatibilityClass, []string, error) {
+	switch name {
+	case "soft":
+		return release.BackwardCompatible, []string{"BackwardCompatible", "MixedCoexistenceAllowed"}, nil
+	case "hard":
+		return release.ScopedHardFork, []string{"ScopedHardFork"}, nil
+	case "partition":
+		return release.IncompatibleWithoutPartition, []string{"IncompatibleWithoutPartition"}, nil
+	}
+	return 0, nil, fmt.Errorf("testnet: --class %q: want soft (BackwardCompatible), hard (ScopedHardFork) or partition (IncompatibleWithoutPartition)", name)
+}
+
+// upgradeScope resolves the scope option: by default a context for a
+// soft fork, the managed quorum of every node for a hard one.
 func upgradeScope(s, class string, admin facts.AuthorityID, m *Manifest) (activation.Scope, error) {
 	if s == "" {
 		s = "context"
-		if class == "hard" {
+		if class == "hard" || class == "partition" {
 			s = "quorum"
 		}
 	}
