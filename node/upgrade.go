@@ -1070,15 +1070,22 @@ func (n *Node) holdRollback(e *scopeEval, evals []*scopeEval) bool {
 }
 
 // actRollback records the rollback's begin and asks the launcher to
-// restore the previous release and its checkpoint.
+// restore the previous release and its checkpoint. When the launcher
+// does not run R although the scope shows this device on it (a rollback
+// whose result was recorded against a restored journal, facts that came
+// back from the journal a rollback set aside or from peers after the
+// device had already left R), there is nothing to roll back: it reports
+// what runs with ResidencyChanged (LegacyOnly for R) in every scope that
+// shows it idle on R, as recoverInterrupted does for a switch in
+// progress, instead of asking again.
 func (n *Node) actRollback(e *scopeEval, evals []*scopeEval) error {
 	u := &n.upg
 	if u.link == nil {
 		return errNoLauncher
 	}
 	R := e.step.Release
-	if _, name := n.running(); name != R.String() {
-		return fmt.Errorf("the launcher runs %q, not %s: nothing of it to roll back here", name, R.Short())
+	if run, name := n.running(); run.Release != R {
+		return n.reportLeft(e, evals, R, name)
 	}
 	begin := func(s activation.Scope) *facts.UpgradeEvent {
 		return &facts.UpgradeEvent{Scope: s, ReleaseID: R[:], Device: u.device, Transition: activation.RollingBack}
@@ -1103,6 +1110,30 @@ func (n *Node) actRollback(e *scopeEval, evals []*scopeEval) error {
 	}
 	n.log.Warn("rolling back", "scope", e.scope.Short(), "release", R.Short(), "reason", e.step.Reason, "launcher_seq", seq)
 	return nil
+}
+
+// reportLeft reports, in the acting scope and in every other scope that
+// shows this device idle on R, that the device no longer runs R: the
+// launcher runs name.
+func (n *Node) reportLeft(e *scopeEval, evals []*scopeEval, R release.ID, name string) error {
+	u := &n.upg
+	var first error
+	for _, o := range evals {
+		ds, known := o.status.Device(n.authority, u.device)
+		if !known || ds.Running.ID != R || ds.Doing != activation.Idle {
+			continue
+		}
+		ev := &facts.UpgradeEvent{Scope: o.scope, ReleaseID: R[:], Device: u.device, Residency: activation.LegacyOnly,
+			Detail: fmt.Sprintf("the scope shows this device on %s, but the launcher runs %s: nothing of it to roll back", R.Short(), name)}
+		if err := n.report(facts.KindResidencyChanged, ev); err != nil {
+			if first == nil {
+				first = fmt.Errorf("reporting that the launcher runs %q, not %s: %w", name, R.Short(), err)
+			}
+			continue
+		}
+		n.log.Warn("the scope showed this device on a release its launcher does not run; reported the residency", "scope", o.scope.Short(), "release", R.Short(), "running", name)
+	}
+	return first
 }
 
 // recordLauncherResults turns each unacknowledged launcher result into

@@ -138,3 +138,44 @@ func TestRollbackInOneScopeHoldsCutoverInAnother(t *testing.T) {
 		t.Fatalf("%s: target %+v, last error %q", b.Short(), sb.Target, sb.LastError)
 	}
 }
+
+// The scope shows the device on a release it must roll back, but the
+// launcher already runs the previous one (its rollback was recorded
+// against a restored journal, or the facts saying it ran the release came
+// back afterwards): the node reports what runs instead of asking the
+// launcher again and again for a rollback it cannot do.
+func TestRollbackOfReleaseTheLauncherNoLongerRuns(t *testing.T) {
+	tn := newTestNet(t, 1)
+	k0 := tn.keys[0].AuthorityID()
+	s := activation.ContextScope(k0, "fleet")
+	f := newFakeLauncher(t)
+	n := tn.startUpgradeNode(0, &ActivationConfig{Scopes: []string{s.Key()}}, f)
+	p := activation.DefaultPolicy(s)
+	p.TrustedReleaseAuthorities = []facts.AuthorityID{k0}
+	publishScopePolicy(t, n, p)
+	R := upgradeRelease(t, tn.keys[0], n, []*Node{n}, "2.0.0", release.BackwardCompatible, nil)
+	eventually(t, 30*time.Second, "the device on the release", func() bool {
+		st := scopeStatus(t, n, s)
+		return st.Residency == "TargetOnly" && st.Transition == "Idle" && st.Target.State == "complete"
+	})
+	// The launcher is back on the previous release; no fact says so.
+	f.mu.Lock()
+	f.current, f.previous = f.previous, [2]string{}
+	f.mu.Unlock()
+	ctx := context.Background()
+	if _, err := n.RevokeRelease(ctx, R.String(), api.RevokeReleaseRequest{Reason: "second revocation"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "the scope rolled back", func() bool {
+		st := scopeStatus(t, n, s)
+		return st.Residency == "LegacyOnly" && st.Transition == "Idle" && st.Target.State == "rolled-back"
+	})
+	st := scopeStatus(t, n, s)
+	d := deviceOf(st, n)
+	if d == nil || d.Running != "" || d.Doing != "Idle" || st.LastError != "" {
+		t.Fatalf("device %+v, last error %q", d, st.LastError)
+	}
+	if got := f.actions(); countOf(got, "rollback") != 0 {
+		t.Fatalf("asked the launcher %v", got)
+	}
+}
