@@ -19,7 +19,12 @@ const RolledBackDir = "data.rolled-back"
 // facts written since (a revocation, a failure report, an approval, other
 // nodes' writes) would be gone from this node, and from the network if
 // every node rolled back at once. The directory is renamed once imported.
+// The upgrade manager waits for it (upgradeState.importing): acting on
+// the restored journal alone, it would record the rollback's result
+// against a state from before the cutover and could cut over again to a
+// release whose revocation or failure only the set-aside journal holds.
 func (n *Node) importRolledBack(ctx context.Context, home Home, log *slog.Logger) {
+	defer n.upg.importing.Store(false)
 	dir := home.Path(RolledBackDir)
 	if _, err := os.Stat(dir); err != nil {
 		return

@@ -91,6 +91,10 @@ type upgradeState struct {
 	ticks atomic.Uint64
 	// migrationsRecorded: the journal's storage migrations have facts.
 	migrationsRecorded bool
+	// importing: the journal a launcher rollback set aside is not
+	// imported yet (importRolledBack); the restored journal is older than
+	// what happened, so the manager neither records results nor acts.
+	importing atomic.Bool
 }
 
 type backoffState struct {
@@ -132,6 +136,11 @@ func (n *Node) initUpgrades(p Params) error {
 	u.rejected = map[release.ID]string{}
 	u.backoff = map[string]backoffState{}
 	u.partitioned = map[release.ID]bool{}
+	if p.Home != "" {
+		if _, err := os.Stat(Home{Dir: p.Home}.Path(RolledBackDir)); err == nil {
+			u.importing.Store(true) // RunHome imports it right after New
+		}
+	}
 	return n.loadUpgrades()
 }
 
@@ -526,7 +535,7 @@ func clip(s string, max int) string {
 func (n *Node) upgradeTick() {
 	u := &n.upg
 	defer u.ticks.Add(1)
-	if u.red == nil || n.snap.fence {
+	if u.red == nil || n.snap.fence || u.importing.Load() {
 		return
 	}
 	n.finishExport()

@@ -3,6 +3,8 @@ package node
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"github.com/aura-node/aura-node/api"
 	"github.com/aura-node/aura-node/facts"
 	"github.com/aura-node/aura-node/release"
+	"github.com/aura-node/aura-node/storage"
 )
 
 // twoScopes starts one node, owner of two contexts a and b it takes part
@@ -178,4 +181,41 @@ func TestRollbackOfReleaseTheLauncherNoLongerRuns(t *testing.T) {
 	if got := f.actions(); countOf(got, "rollback") != 0 {
 		t.Fatalf("asked the launcher %v", got)
 	}
+}
+
+// After a launcher rollback the node imports the journal the rollback set
+// aside; until then its restored journal is older than what happened, so
+// the upgrade manager neither records launcher results nor acts.
+func TestUpgradesWaitForRolledBackImport(t *testing.T) {
+	tn := newTestNet(t, 1)
+	home := Home{Dir: t.TempDir()}
+	j, err := storage.OpenPebble(home.Path(RolledBackDir), storage.PebbleOptions{Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f := newFakeLauncher(t)
+	h := newMockHost(t, tn, 0)
+	cfg := DefaultConfig()
+	cfg.Activation = &ActivationConfig{Policy: ActivationPolicyDoc{TrustedReleaseAuthorities: []facts.AuthorityID{tn.keys[0].AuthorityID()}}}
+	n, err := New(Params{Config: cfg, Keys: tn.keys[0], Genesis: tn.genesis, Journal: storage.NewMemory(), Logger: quietLogger(), Host: h, launcher: f, Home: home.Dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	upgradeRelease(t, tn.keys[0], n, []*Node{n}, "2.0.0", release.BackwardCompatible, nil)
+	waitTicks(t, n, 3)
+	if got := f.actions(); len(got) != 0 {
+		t.Fatalf("the upgrade manager acted before the import: %v", got)
+	}
+	if st := scopeStatus(t, n, n.deviceScope()); len(st.Devices) != 0 {
+		t.Fatalf("the upgrade manager wrote before the import: %+v", st.Devices)
+	}
+	n.importRolledBack(context.Background(), home, quietLogger())
+	if _, err := os.Stat(filepath.Join(home.Dir, RolledBackDir+".imported")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "the release staged after the import", func() bool { return countOf(f.actions(), "stage") > 0 })
 }
