@@ -52,7 +52,7 @@ func scoreParams(topic string) (*pubsub.PeerScoreParams, *pubsub.PeerScoreThresh
 }
 
 func (n *Node) startGossip() error {
-	topicName := TopicName(n.netID)
+	topicName := TopicName(n.netID, n.protocol)
 	sp, st := scoreParams(topicName)
 	ps, err := pubsub.NewGossipSub(n.ctx, n.host,
 		pubsub.WithMessageIdFn(func(m *pb.Message) string {

@@ -66,7 +66,7 @@ func TestInvalidFactsAreRejectedAndNotForwarded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	topic, err := ps.Join(TopicName(tn.netID))
+	topic, err := ps.Join(TopicName(tn.netID, buildProtocol()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,6 +29,8 @@ type metrics struct {
 	fence           prometheus.Gauge
 	queued          prometheus.Gauge
 	gcPruned        prometheus.Counter
+
+	crossings *prometheus.CounterVec // by disposition used
 }
 
 func newMetrics(reg prometheus.Registerer, c *cache.Cache) *metrics {
@@ -73,12 +75,15 @@ func newMetrics(reg prometheus.Registerer, c *cache.Cache) *metrics {
 		fence:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "aura_snapshot_fence_active", Help: "1 while a snapshot writer fence is up."}),
 		queued:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "aura_snapshot_queued_writes", Help: "Local writes queued behind the writer fence."}),
 		gcPruned: prometheus.NewCounter(prometheus.CounterOpts{Name: "aura_gc_pruned_facts_total", Help: "Facts deleted by garbage collection below snapshots."}),
+		crossings: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aura_cutover_sessions_total", Help: "Cutovers, by how their in-flight anti-entropy sessions were handled (none, drain, delegate, abort).",
+		}, []string{"disposition"}),
 	}
 	cacheStat := func(name, help string, f func(cache.Stats) float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return f(c.Stats()) })
 	}
 	reg.MustRegister(m.ingested, m.refused, m.gossip, m.syncs, m.syncFacts, m.syncBytes, m.syncRounds, m.syncDuration, m.misbehaviour, m.epoch, m.journal, m.peers, m.held,
-		m.snapshotRounds, m.snapshotRefused, m.fence, m.queued, m.gcPruned,
+		m.snapshotRounds, m.snapshotRefused, m.fence, m.queued, m.gcPruned, m.crossings,
 		cacheStat("aura_cache_hits", "Cache hits.", func(s cache.Stats) float64 { return float64(s.Hits) }),
 		cacheStat("aura_cache_misses", "Cache misses.", func(s cache.Stats) float64 { return float64(s.Misses) }),
 		cacheStat("aura_cache_invalidations", "Cache entries dropped by invalidation floors.", func(s cache.Stats) float64 { return float64(s.Invalidations) }),

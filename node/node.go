@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -58,6 +59,9 @@ type Params struct {
 	Home string
 	// launcher replaces the launcher link in tests.
 	launcher launcherLink
+	// protocol replaces the build's protocol version in tests (0: the
+	// build's).
+	protocol uint64
 }
 
 // Node is a running aura-node.
@@ -67,17 +71,20 @@ type Node struct {
 	keys      *Keys
 	authority facts.AuthorityID
 	netID     cid.Cid
-	journal   storage.Journal
-	host      host.Host
-	ownHost   bool
-	ps        *pubsub.PubSub
-	topic     *pubsub.Topic
-	sub       *pubsub.Subscription
-	cache     *cache.Cache
-	registry  *prometheus.Registry
-	metrics   *metrics
-	now       func() time.Time
-	started   time.Time
+	// protocol is the node protocol version this node speaks
+	// (ProtocolVersion; upgrade_proto.go).
+	protocol uint64
+	journal  storage.Journal
+	host     host.Host
+	ownHost  bool
+	ps       *pubsub.PubSub
+	topic    *pubsub.Topic
+	sub      *pubsub.Subscription
+	cache    *cache.Cache
+	registry *prometheus.Registry
+	metrics  *metrics
+	now      func() time.Time
+	started  time.Time
 
 	// gov is the governance state as of the last commit; the loop
 	// replaces it, never mutates it.
@@ -98,8 +105,11 @@ type Node struct {
 	set       factSet
 	syncPeers syncPeers
 	blocked   *blocklist
-	releases  releaseCatalogue
-	upg       upgradeState // upgrade.go; loop-owned but for proto
+	// sessions is the table of running anti-entropy sessions
+	// (sessions.go).
+	sessions *sessionTable
+	releases releaseCatalogue
+	upg      upgradeState // upgrade.go; loop-owned but for proto
 
 	// loop-owned state.
 	clock facts.Clock
@@ -134,8 +144,11 @@ const (
 // maxHeld bounds the facts held for a future epoch.
 const maxHeld = 10000
 
-// TopicName returns the gossip topic of a network.
-func TopicName(network cid.Cid) string { return "/aura/" + network.String() + "/facts/1" }
+// TopicName returns the gossip topic of a network for nodes of protocol
+// version v (upgrade_proto.go).
+func TopicName(network cid.Cid, v uint64) string {
+	return "/aura/" + network.String() + "/facts/" + strconv.FormatUint(v, 10)
+}
 
 // New starts a node: it applies the genesis if the journal is new, creates
 // or adopts the libp2p host, joins the network's gossip topic and starts
@@ -163,12 +176,17 @@ func New(p Params) (*Node, error) {
 		mesh:      newMeshTracker(),
 		syncPeers: syncPeers{peers: map[peer.ID]*peerSyncState{}},
 		blocked:   newBlocklist(),
+		sessions:  newSessionTable(),
 	}
 	if n.log == nil {
 		n.log = slog.Default()
 	}
 	if n.now == nil {
 		n.now = time.Now
+	}
+	n.protocol = p.protocol
+	if n.protocol == 0 {
+		n.protocol = buildProtocol()
 	}
 	if n.registry == nil {
 		n.registry = prometheus.NewRegistry()
@@ -215,7 +233,7 @@ func New(p Params) (*Node, error) {
 		n.cancel()
 		return nil, err
 	}
-	n.host.SetStreamHandler(syncProtocol(n.netID), n.serveSync)
+	n.host.SetStreamHandler(syncProtocol(n.netID, n.protocol), n.serveSync)
 	n.host.SetStreamHandler(blobProtocol(n.netID), n.serveBlob)
 	n.startUpgrades()
 	n.host.Network().Notify(&network.NotifyBundle{
@@ -327,7 +345,7 @@ func (n *Node) Close() error {
 	if n.mdns != nil {
 		n.mdns.Close()
 	}
-	n.host.RemoveStreamHandler(syncProtocol(n.netID))
+	n.host.RemoveStreamHandler(syncProtocol(n.netID, n.protocol))
 	n.host.RemoveStreamHandler(blobProtocol(n.netID))
 	n.sub.Cancel()
 	n.topic.Close()

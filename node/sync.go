@@ -10,6 +10,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -37,6 +38,10 @@ import (
 //	server -> client  'A' ack: how many the server accepted
 //	client -> server  'D' done
 //
+// At any point the server may end the session early, before a cutover
+// (sessions.go): 'X' abort {reason}, or 'G' delegate {reason, peers}
+// naming peers the client should resume with.
+//
 // Frames are a uvarint length, a type byte and a payload, at most
 // maxSyncFrame bytes. Items are (HLC wall seconds, 32-byte fact ID);
 // the fact ID is the sha2-256 digest inside the fact's CID, so the CID is
@@ -58,8 +63,10 @@ const (
 	syncBackoffMax        = time.Minute
 )
 
-func syncProtocol(network cid.Cid) protocol.ID {
-	return protocol.ID("/aura/" + network.String() + "/sync/1")
+// syncProtocol is the anti-entropy protocol of nodes of protocol version
+// v (upgrade_proto.go).
+func syncProtocol(network cid.Cid, v uint64) protocol.ID {
+	return protocol.ID("/aura/" + network.String() + "/sync/" + strconv.FormatUint(v, 10))
 }
 
 // maxSyncRounds bounds the Negentropy rounds of one session and
@@ -96,6 +103,10 @@ type frameConn struct {
 	w *bufio.Writer
 	// in and out count bytes on the wire.
 	in, out int
+	// client: the server may end the session with 'X' or 'G'.
+	client bool
+	// writeFailed: a write failed, the stream is no longer framed.
+	writeFailed bool
 }
 
 func (c *frameConn) write(typ byte, payload []byte) error {
@@ -103,13 +114,19 @@ func (c *frameConn) write(typ byte, payload []byte) error {
 	n := binary.PutUvarint(hdr[:], uint64(len(payload)+1))
 	hdr[n] = typ
 	if _, err := c.w.Write(hdr[:n+1]); err != nil {
+		c.writeFailed = true
 		return err
 	}
 	if _, err := c.w.Write(payload); err != nil {
+		c.writeFailed = true
 		return err
 	}
 	c.out += n + 1 + len(payload)
-	return c.w.Flush()
+	if err := c.w.Flush(); err != nil {
+		c.writeFailed = true
+		return err
+	}
+	return nil
 }
 
 func (c *frameConn) read() (byte, []byte, error) {
@@ -125,6 +142,13 @@ func (c *frameConn) read() (byte, []byte, error) {
 		return 0, nil, err
 	}
 	c.in += binary.PutUvarint(make([]byte, binary.MaxVarintLen64), n) + int(n)
+	if c.client && (b[0] == frameAbort || b[0] == frameDelegate) {
+		ended, err := decodeEnd(b[0], b[1:])
+		if err != nil {
+			return 0, nil, err
+		}
+		return 0, nil, ended
+	}
 	return b[0], b[1:], nil
 }
 
@@ -330,6 +354,9 @@ type SyncResult struct {
 	Pushed     int
 	Duration   time.Duration
 	Err        string
+	// DelegatedBy is the peer that ended its session with this node
+	// before a cutover and delegated it to Peer.
+	DelegatedBy peer.ID
 }
 
 // SyncWith runs one anti-entropy session with a peer as the initiator.
@@ -346,21 +373,39 @@ func (n *Node) SyncWith(ctx context.Context, p peer.ID) (SyncResult, error) {
 	}()
 	ctx, cancel := context.WithTimeout(ctx, maxSessionTime)
 	defer cancel()
-	if err := n.sessionRefusal(p); err != nil {
+	if err := n.sessionRefusal(ctx, p); err != nil {
+		res.Err = err.Error()
 		return res, err
 	}
+	id, sess, err := n.sessions.begin(p, sessionStarted, cancel)
+	if err != nil {
+		res.Err = err.Error()
+		return res, err
+	}
+	defer n.sessions.finish(id)
 	// Sessions use existing connections only: a peer this node dropped
 	// is not dialled back by its own sync schedule.
-	s, err := n.host.NewStream(network.WithNoDial(ctx, "anti-entropy"), p, syncProtocol(n.netID))
+	s, err := n.host.NewStream(network.WithNoDial(ctx, "anti-entropy"), p, syncProtocol(n.netID, n.protocol))
 	if err != nil {
+		if v, ok := n.peerProtocol(p); ok && v != n.protocol {
+			err = fmt.Errorf("%w: peer %s speaks protocol %d; this node speaks protocol %d: %v", errIncompatible, p, v, n.protocol, err)
+		}
+		res.Err = err.Error()
 		return res, err
 	}
 	defer s.Close()
 	if dl, ok := ctx.Deadline(); ok {
 		s.SetDeadline(dl)
 	}
-	c := &frameConn{r: bufio.NewReader(s), w: bufio.NewWriter(s)}
+	if e := n.sessions.attach(sess, s); e != nil {
+		res.Err = "ended: " + e.reason
+		return res, fmt.Errorf("%w: %s", errSessionsClosed, e.reason)
+	}
+	c := &frameConn{r: bufio.NewReader(s), w: bufio.NewWriter(s), client: true}
 	err = n.clientSession(ctx, c, &res)
+	if e := sess.end.Load(); e != nil && err != nil {
+		err = fmt.Errorf("%w: %s (%v)", errSessionsClosed, e.reason, err)
+	}
 	res.BytesOut, res.BytesIn, res.Duration = c.out, c.in, n.now().Sub(start)
 	n.metrics.syncBytes.WithLabelValues("out").Add(float64(c.out))
 	n.metrics.syncBytes.WithLabelValues("in").Add(float64(c.in))
@@ -579,20 +624,68 @@ func (n *Node) loadFacts(ids []antientropy.ID) (raws [][]byte, rest []antientrop
 	return raws, nil, nil
 }
 
-// serveSync answers one session as the responder.
+// serveSync answers one session as the responder. Only a peer of this
+// node's protocol version gets here: the stream's protocol ID carries it.
 func (n *Node) serveSync(s network.Stream) {
 	defer s.Close()
 	p := s.Conn().RemotePeer()
-	if n.sessionRefusal(p) != nil {
-		s.Reset()
-		return
-	}
 	s.SetDeadline(n.now().Add(maxSessionTime))
 	c := &frameConn{r: bufio.NewReader(s), w: bufio.NewWriter(s)}
-	err := n.serverSession(c, p)
+	id, sess, closed := n.sessions.begin(p, sessionServed, nil)
+	if closed != nil {
+		// Cutting over: answer busy, the client backs off.
+		if _, err := c.expect(frameHello); err == nil {
+			n.metrics.syncs.WithLabelValues("served_busy").Inc()
+			c.write(frameBusy, nil)
+		}
+		return
+	}
+	n.sessions.attach(sess, s)
+	// A reader goroutine feeds the session its frames, so that the
+	// session can stop waiting for the next one when the node ends it
+	// before a cutover (not every transport has read deadlines).
+	frames := make(chan frameRead)
+	stop := make(chan struct{})
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		for {
+			t, payload, err := c.read()
+			select {
+			case frames <- frameRead{t, payload, err}:
+			case <-stop:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	recv := func() (byte, []byte, error) {
+		select {
+		case f := <-frames:
+			return f.typ, f.payload, f.err
+		case <-sess.ended:
+			return 0, nil, errSessionsClosed
+		}
+	}
+	err := n.serverSession(c, p, recv)
+	if e := sess.end.Load(); e != nil && err != nil {
+		n.endServed(s, c, p, e)
+	}
+	n.sessions.finish(id)
+	// The client closes its side after its last frame; one that does not
+	// is reset.
+	close(stop)
+	select {
+	case <-readerDone:
+	case <-time.After(endTimeout):
+		s.Reset()
+		<-readerDone
+	}
 	n.metrics.syncBytes.WithLabelValues("out").Add(float64(c.out))
 	n.metrics.syncBytes.WithLabelValues("in").Add(float64(c.in))
-	if err == nil || errors.Is(err, io.EOF) {
+	if err == nil || errors.Is(err, io.EOF) || errors.Is(err, errSessionsClosed) {
 		return
 	}
 	n.log.Debug("sync serve failed", "peer", p, "err", err)
@@ -602,10 +695,47 @@ func (n *Node) serveSync(s network.Stream) {
 	}
 }
 
-func (n *Node) serverSession(c *frameConn, p peer.ID) error {
-	var hello helloMsg
-	if err := c.expectCBOR(frameHello, &hello); err != nil {
+// endServed tells the client of a served session that it ends, and, for
+// a delegation, where to resume. A session whose write failed midway is
+// no longer framed: it is reset instead.
+func (n *Node) endServed(s network.Stream, c *frameConn, p peer.ID, e *sessionEnd) {
+	if c.writeFailed {
+		s.Reset()
+		return
+	}
+	s.SetWriteDeadline(time.Now().Add(endTimeout))
+	typ := byte(frameAbort)
+	if len(e.delegates) > 0 {
+		typ = frameDelegate
+	}
+	if err := c.writeCBOR(typ, encodeEnd(e)); err != nil {
+		s.Reset()
+		return
+	}
+	n.metrics.syncs.WithLabelValues("served_ended").Inc()
+	n.log.Info("ended a served anti-entropy session for the cutover", "peer", p, "delegates", len(e.delegates))
+}
+
+// frameRead is one frame read by a served session's reader goroutine.
+type frameRead struct {
+	typ     byte
+	payload []byte
+	err     error
+}
+
+// serverSession runs a served session; recv returns the client's next
+// frame.
+func (n *Node) serverSession(c *frameConn, p peer.ID, recv func() (byte, []byte, error)) error {
+	t, payload, err := recv()
+	if err != nil {
 		return err
+	}
+	var hello helloMsg
+	if t != frameHello {
+		return fmt.Errorf("%w: got frame %q, want %q", ErrBadFrame, t, frameHello)
+	}
+	if err := facts.UnmarshalCanonical(payload, &hello); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadFrame, err)
 	}
 	if !n.syncPeers.allowServe(p, n.now()) {
 		n.metrics.syncs.WithLabelValues("served_busy").Inc()
@@ -620,7 +750,7 @@ func (n *Node) serverSession(c *frameConn, p peer.ID) error {
 	}
 	rounds := 0
 	for {
-		t, payload, err := c.read()
+		t, payload, err := recv()
 		if err != nil {
 			return err
 		}
@@ -734,6 +864,9 @@ func (n *Node) pickSyncPeer() (peer.ID, bool) {
 	var best peer.ID
 	bestScore := -1.0
 	for _, p := range n.host.Network().Peers() {
+		if v, known := n.peerProtocol(p); known && v != n.protocol {
+			continue // another protocol version: refused anyway
+		}
 		s, ok := n.syncPeers.score(p, scores[p], now)
 		if !ok {
 			continue
@@ -752,7 +885,18 @@ func (n *Node) runSync(ctx context.Context, p peer.ID) (SyncResult, error) {
 		// The session's view is stale: start over under the new epoch.
 		res, err = n.SyncWith(ctx, p)
 	}
-	n.syncPeers.record(p, res, err, n.now())
+	var ended *sessionsEndedError
+	if errors.As(err, &ended) {
+		// The peer is cutting over: not its fault, wait as for busy.
+		n.syncPeers.record(p, res, errPeerBusy, n.now())
+		n.log.Info("the peer ended the anti-entropy session", "peer", p, "reason", ended.reason, "delegates", len(ended.delegates))
+		if dres, derr, ok := n.followDelegation(ctx, p, ended); ok {
+			dres.DelegatedBy = p
+			res, err, p = dres, derr, dres.Peer
+		}
+	} else {
+		n.syncPeers.record(p, res, err, n.now())
+	}
 	n.stats.syncSessions.Add(1)
 	switch {
 	case err != nil:

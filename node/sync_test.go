@@ -184,7 +184,7 @@ func TestHostileSyncPeerIsDropped(t *testing.T) {
 		append([]byte{0x05, 'H'}, 0xa1, 0x01, 0x00, 0x00), // hello with trailing bytes (not canonical)
 	} {
 		connect(evil, a.Host())
-		s, err := evil.NewStream(ctx, a.Host().ID(), syncProtocol(tn.netID))
+		s, err := evil.NewStream(ctx, a.Host().ID(), syncProtocol(tn.netID, buildProtocol()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -196,7 +196,7 @@ func TestHostileSyncPeerIsDropped(t *testing.T) {
 	}
 	// A valid hello followed by a malformed Negentropy message.
 	connect(evil, a.Host())
-	s, err := evil.NewStream(ctx, a.Host().ID(), syncProtocol(tn.netID))
+	s, err := evil.NewStream(ctx, a.Host().ID(), syncProtocol(tn.netID, buildProtocol()))
 	if err != nil {
 		t.Fatal(err)
 	}

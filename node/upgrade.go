@@ -87,6 +87,9 @@ type upgradeState struct {
 	export exportState
 	// proto is the session state the sync goroutines read.
 	proto protoState
+	// crossing is the handling of in-flight sessions before a cutover
+	// (sessions.go).
+	crossing crossingState
 	// ticks counts upgradeTick runs (tests wait on it).
 	ticks atomic.Uint64
 	// migrationsRecorded: the journal's storage migrations have facts.
@@ -547,8 +550,13 @@ func (n *Node) upgradeTick() {
 			n.log.Warn("recording launcher results failed; retrying", "err", err)
 			busy = true
 		}
+		crossing := u.crossing.busy.Load() // before Pending: it submits last
 		pend, err := u.link.Pending()
-		busy = busy || err != nil || len(pend) > 0 || u.export.busy()
+		busy = busy || err != nil || len(pend) > 0 || u.export.busy() || crossing
+		if !busy && n.sessions.reopen() {
+			// A cutover this process asked for did not stop it.
+			n.log.Info("the launcher has no cutover pending: anti-entropy sessions admitted again")
+		}
 	}
 	scopes := n.upgradeScopes()
 	evals := make([]*scopeEval, 0, len(scopes))
@@ -576,7 +584,7 @@ func (n *Node) upgradeTick() {
 			}
 			err = n.actStage(e)
 		case activation.Cutover:
-			if u.cfg.Manual || n.backingOff(e, "cutover") {
+			if u.cfg.Manual || n.holdCutover(e, evals) || n.backingOff(e, "cutover") {
 				continue
 			}
 			err = n.actCutover(e, evals)
@@ -1012,16 +1020,27 @@ func (n *Node) actCutover(e *scopeEval, evals []*scopeEval) error {
 	if u.cfg != nil {
 		hto = time.Duration(u.cfg.HealthTimeout).Milliseconds()
 	}
-	seq, err := u.link.Submit(launcher.Request{
+	req := launcher.Request{
 		Action: launcher.ActionCutover, ReleaseID: R.String(), Version: m.Version, Gates: u.cfg.gateCommands(), HealthTimeoutMs: hto,
-		Origin: "node", Reason: clip("scope "+e.scope.Key()+": "+e.step.Reason, launcher.MaxTextLen),
-	})
-	if err != nil {
-		// The begin is recorded; with no request, the next tick reports
-		// the residency (recoverInterrupted).
-		return fmt.Errorf("asking the launcher to cut over: %w", err)
+		Origin: "node",
 	}
-	n.log.Info("cutting over", "scope", e.scope.Short(), "release", R.Short(), "version", m.Version, "class", m.Compatibility.Class, "in_flight", inFlight, "launcher_seq", seq)
+	// The devices of the acting scope that staged R cut over too: no
+	// session is delegated to them.
+	var cutting []string
+	for _, d := range e.status.Devices {
+		if slices.Contains(d.Staged, R) {
+			cutting = append(cutting, d.Device)
+		}
+	}
+	n.log.Info("cutting over", "scope", e.scope.Short(), "release", R.Short(), "version", m.Version, "class", m.Compatibility.Class, "in_flight", e.step.Plan.InFlight)
+	// In-flight sessions are handled by the plan off the loop; then the
+	// launcher is asked. The begin is recorded: if the request is never
+	// made (the node stops first), the next start reports the residency
+	// (recoverInterrupted).
+	n.startCrossing(R, e.step.Plan.InFlight, peerSet(cutting), func(sessions string) (uint64, error) {
+		req.Reason = clip("scope "+e.scope.Key()+": "+e.step.Reason+"; "+sessions, launcher.MaxTextLen)
+		return u.link.Submit(req)
+	})
 	return nil
 }
 
@@ -1054,6 +1073,25 @@ func (n *Node) rollbackHold(e *scopeEval, evals []*scopeEval, R release.ID) (*sc
 			o.scope.Short(), R.Short(), R.Short(), o.scope.Key())
 	}
 	return nil, ""
+}
+
+// holdCutover reports whether another scope holds the cutover the step
+// asks for (holdingScope), keeping the reason as the scope's last error.
+// Like a rollback hold it is a wait, not a failure: no backoff, the
+// cutover starts on the tick after the holding scope lets it.
+func (n *Node) holdCutover(e *scopeEval, evals []*scopeEval) bool {
+	R := e.step.Release
+	o := n.holdingScope(e, evals, R)
+	if o == nil {
+		return false
+	}
+	u := &n.upg
+	msg := fmt.Sprintf("cutover %s: scope %s holds it: %s", R.Short(), o.scope.Short(), o.step.Reason)
+	if u.errs[e.scope.Key()] != msg {
+		n.log.Info("another scope holds the cutover", "scope", e.scope.Short(), "release", R.Short(), "held_by", o.scope.Short())
+	}
+	u.errs[e.scope.Key()] = msg
+	return true
 }
 
 // holdRollback reports whether another scope holds the rollback the
@@ -1256,6 +1294,9 @@ func (n *Node) recordCutover(s activation.Scope, R release.ID, r launcher.Result
 	}
 	c := ev()
 	c.Failure, c.Detail = activation.LauncherActivationFailed, detail
+	if string(r.FailureClass) == activation.LauncherActivationFailed.String() {
+		c.Detail = r.Detail // the fact carries the class
+	}
 	return n.report(facts.KindCutoverCompleted, c)
 }
 

@@ -58,7 +58,7 @@ func (n *Node) upgradeStatus(req api.UpgradeStatusRequest) (*api.UpgradeStatus, 
 	run, name := n.running()
 	out := &api.UpgradeStatus{
 		Device: u.device, Authority: n.authority.String(), RunningName: name, Version: run.Version,
-		Platform: platform(), Series: n.series(), Protocol: localProtocol(), RefusedSessions: u.proto.refused.Load(),
+		Platform: platform(), Series: n.series(), Protocol: n.protocol, RefusedSessions: u.proto.refused.Load(),
 		Launcher: u.link != nil, Configured: u.cfg != nil, Manual: u.cfg != nil && u.cfg.Manual, Scopes: []api.UpgradeScope{},
 	}
 	if !run.Release.IsZero() {

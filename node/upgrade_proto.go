@@ -1,10 +1,12 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -20,22 +22,37 @@ import (
 
 // Sessions across a hard fork (SPEC section 7, item 4 of issue 6).
 //
-// Every build speaks one node protocol version (ProtocolVersion) and
-// advertises it as a protocol ID of its own, /aura/<network>/node/<v>, so
-// peers learn it through libp2p identify. A release that is a hard fork
-// (ScopedHardFork, IncompatibleWithoutPartition) ships a build with a
-// higher version. Once this node runs such a release (the launcher
-// started it as that release: a local cutover), it refuses new
-// anti-entropy sessions, in both directions, with peers that advertise
-// another version, or none. Soft forks refuse nothing. When the release
-// plans for a partition (IncompatibleWithoutPartition), the first
-// refusal is recorded as PartitionObserved in each scope where this
-// device runs it.
+// Every build speaks one node protocol version (ProtocolVersion). The
+// protocols that carry facts carry it in their IDs: anti-entropy runs
+// over /aura/<network>/sync/<v> and gossip over the topic
+// /aura/<network>/facts/<v>, and /aura/<network>/node/<v> advertises the
+// version on its own (peers learn all three through libp2p identify). A
+// release that is a hard fork (ScopedHardFork,
+// IncompatibleWithoutPartition) ships a build with a higher version, so
+// after a local cutover, which restarts the node as the new build, the
+// node neither gossips with legacy peers nor serves or starts their
+// sessions: multistream negotiation finds no common protocol, and a
+// session this node would start with a peer that advertises another
+// version is refused before a stream is opened, with the reason named
+// (sessionRefusal). Soft-fork builds keep the version and refuse nothing.
 //
-// Not done: the gossip topic is shared across versions (facts are
-// validated by content, not by protocol), and in-flight sessions are not
-// drained or delegated by the recorded disposition: the launcher stops
-// the old node with SIGTERM, which ends its sessions.
+// Content-addressed protocols (artifact blocks, bitswap, snapshot blobs)
+// are not versioned: every block is verified against its CID, whatever
+// build sent it, so artifacts keep spreading across a fork and a node
+// that rolls back can still fetch what it needs.
+//
+// In-flight sessions at the moment of a cutover follow the recorded
+// session plan (sessions.go): drain, abort or delegate, with fallbacks.
+//
+// A partition is recorded as PartitionObserved, once per running
+// release, in each scope where this device runs it:
+//   - IncompatibleWithoutPartition plans for one: the first refused
+//     session records it (expected; the scope does not fail);
+//   - ScopedHardFork expects the scope's peers to follow: when this node
+//     has been cut off from every peer for partitionGrace (connected
+//     peers speak only other versions), the release turned out to need a
+//     partition, and the reducer fails the scope with PartitionRequired,
+//     after which the rollback preference decides.
 
 // ProtocolVersion is the node protocol version of this build. A hard-fork
 // build raises it:
@@ -43,8 +60,13 @@ import (
 //	go build -ldflags "-X github.com/aura-node/aura-node/node.ProtocolVersion=2" ./cmd/aura-node
 var ProtocolVersion = "1"
 
-// localProtocol is ProtocolVersion as a number (1 if unparseable).
-func localProtocol() uint64 {
+// partitionGrace is how long a node running a scoped hard fork may have
+// only incompatible peers before it records a partition. A variable for
+// tests.
+var partitionGrace = 2 * time.Minute
+
+// buildProtocol is ProtocolVersion as a number (1 if unparseable).
+func buildProtocol() uint64 {
 	v, err := strconv.ParseUint(ProtocolVersion, 10, 32)
 	if err != nil || v == 0 {
 		return 1
@@ -66,6 +88,12 @@ type protoState struct {
 	lastRefusal atomic.Pointer[string]
 	// separated is set by a refusal and taken by the loop.
 	separated atomic.Bool
+	// logged holds the peers whose refusal was logged at Info (once
+	// per peer and version).
+	logged sync.Map
+	// isolatedSince is when a node running a scoped hard fork first saw
+	// only incompatible peers (loop only; zero: not isolated).
+	isolatedSince time.Time
 }
 
 type hardForkState struct {
@@ -74,13 +102,13 @@ type hardForkState struct {
 	version uint64
 }
 
-// startUpgrades advertises this build's protocol version (a stream
+// startUpgrades advertises this node's protocol version (a stream
 // handler under its protocol ID, answering with the version).
 func (n *Node) startUpgrades() {
-	n.host.SetStreamHandler(versionProtocol(n.netID, localProtocol()), func(s network.Stream) {
+	n.host.SetStreamHandler(versionProtocol(n.netID, n.protocol), func(s network.Stream) {
 		defer s.Close()
 		s.SetDeadline(time.Now().Add(5 * time.Second))
-		fmt.Fprintf(s, "%d\n", localProtocol())
+		fmt.Fprintf(s, "%d\n", n.protocol)
 	})
 }
 
@@ -105,43 +133,69 @@ func (n *Node) peerProtocol(p peer.ID) (uint64, bool) {
 	return best, found
 }
 
+// identified waits (at most 5 s) until libp2p identify has run on the
+// connections to p, so that its protocol list is current: a peer that
+// restarted as another build keeps its peer ID, and the list from its
+// previous connection would be stale.
+func (n *Node) identified(ctx context.Context, p peer.ID) {
+	ids, ok := n.host.(interface{ IDService() identify.IDService })
+	if !ok {
+		return
+	}
+	conns := n.host.Network().ConnsToPeer(p)
+	if len(conns) == 0 {
+		return
+	}
+	t := time.NewTimer(5 * time.Second)
+	defer t.Stop()
+	select {
+	case <-ids.IDService().IdentifyWait(conns[0]):
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
 // errIncompatible marks a refused session.
 var errIncompatible = errors.New("node: incompatible protocol version")
 
-// sessionRefusal returns why a new session with p is refused, or nil:
-// this node runs a hard fork and p advertises another protocol version
-// (or none, after identify).
-func (n *Node) sessionRefusal(p peer.ID) error {
-	hf := n.upg.proto.hardFork.Load()
-	if hf == nil {
+// sessionRefusal returns why a new session with p is refused, or nil: p
+// advertises another node protocol version. A peer that advertises none
+// is not refused here: if it does not speak this node's sync protocol,
+// opening the stream fails.
+func (n *Node) sessionRefusal(ctx context.Context, p peer.ID) error {
+	n.identified(ctx, p)
+	v, ok := n.peerProtocol(p)
+	if !ok || v == n.protocol {
 		return nil
 	}
-	v, ok := n.peerProtocol(p)
-	if !ok {
-		if ids, isHost := n.host.(interface{ IDService() identify.IDService }); isHost {
-			for _, c := range n.host.Network().ConnsToPeer(p) {
-				select {
-				case <-ids.IDService().IdentifyWait(c):
-				case <-time.After(5 * time.Second):
-				}
-				break
-			}
-			v, ok = n.peerProtocol(p)
+	why := fmt.Sprintf("peer %s speaks protocol %d; this node speaks protocol %d", p, v, n.protocol)
+	if hf := n.upg.proto.hardFork.Load(); hf != nil {
+		why += fmt.Sprintf(" (it runs hard fork %s, %v)", hf.release.Short(), hf.class)
+	}
+	ps := &n.upg.proto
+	ps.refused.Add(1)
+	ps.lastRefusal.Store(&why)
+	ps.separated.Store(true)
+	if _, seen := ps.logged.LoadOrStore(p.String()+"/"+strconv.FormatUint(v, 10), true); !seen {
+		n.log.Info("refusing sessions with an incompatible peer", "peer", p, "reason", why)
+	}
+	return fmt.Errorf("%w: %s", errIncompatible, why)
+}
+
+// peerVersions counts the connected peers that advertise this node's
+// protocol version and those that advertise another.
+func (n *Node) peerVersions() (compatible, incompatible int) {
+	for _, p := range n.host.Network().Peers() {
+		v, ok := n.peerProtocol(p)
+		switch {
+		case !ok:
+		case v == n.protocol:
+			compatible++
+		default:
+			incompatible++
 		}
 	}
-	if ok && v == hf.version {
-		return nil
-	}
-	have := "no protocol version"
-	if ok {
-		have = fmt.Sprintf("protocol %d", v)
-	}
-	why := fmt.Sprintf("peer %s advertises %s; this node runs hard fork %s (%v) at protocol %d", p, have, hf.release.Short(), hf.class, hf.version)
-	n.upg.proto.refused.Add(1)
-	n.upg.proto.lastRefusal.Store(&why)
-	n.upg.proto.separated.Store(true)
-	n.log.Info("refusing a session with an incompatible peer", "peer", p, "reason", why)
-	return fmt.Errorf("%w: %s", errIncompatible, why)
+	return compatible, incompatible
 }
 
 // updateHardFork sets the hard-fork state from the release this node
@@ -161,23 +215,53 @@ func (n *Node) updateHardFork() {
 	if cur := n.upg.proto.hardFork.Load(); cur != nil && cur.release == run.Release {
 		return
 	}
-	n.upg.proto.hardFork.Store(&hardForkState{release: run.Release, class: class, version: localProtocol()})
-	n.log.Info("running a hard fork: sessions with other protocol versions are refused", "release", run.Release.Short(), "class", class, "protocol", localProtocol())
+	n.upg.proto.hardFork.Store(&hardForkState{release: run.Release, class: class, version: n.protocol})
+	n.log.Info("running a hard fork: sessions and gossip with other protocol versions are refused", "release", run.Release.Short(), "class", class, "protocol", n.protocol)
 }
 
 // reportPartition records PartitionObserved, once per running release,
-// in the scopes where this device runs a release that plans for a
-// partition, after incompatible peers were refused.
+// in the scopes where this device runs a hard fork, when incompatible
+// peers separated: for IncompatibleWithoutPartition after the first
+// refusal, for ScopedHardFork once this node has had only incompatible
+// peers for partitionGrace.
 func (n *Node) reportPartition(evals []*scopeEval) bool {
-	hf := n.upg.proto.hardFork.Load()
-	if hf == nil || !n.upg.proto.separated.Swap(false) || hf.class != release.IncompatibleWithoutPartition || n.upg.partitioned[hf.release] {
+	ps := &n.upg.proto
+	hf := ps.hardFork.Load()
+	if hf == nil {
+		ps.isolatedSince = time.Time{}
 		return false
 	}
-	n.upg.partitioned[hf.release] = true
-	detail := "incompatible peers refused"
-	if s := n.upg.proto.lastRefusal.Load(); s != nil {
-		detail = *s
+	if n.upg.partitioned[hf.release] {
+		return false
 	}
+	var detail string
+	switch hf.class {
+	case release.IncompatibleWithoutPartition:
+		if !ps.separated.Swap(false) {
+			return false
+		}
+		detail = "incompatible peers refused"
+		if s := ps.lastRefusal.Load(); s != nil {
+			detail = *s
+		}
+	default:
+		compatible, incompatible := n.peerVersions()
+		if compatible > 0 || incompatible == 0 {
+			ps.isolatedSince = time.Time{}
+			return false
+		}
+		now := n.now()
+		if ps.isolatedSince.IsZero() {
+			ps.isolatedSince = now
+			n.log.Warn("running a scoped hard fork, every connected peer speaks another protocol version", "release", hf.release.Short(), "incompatible_peers", incompatible, "grace", partitionGrace)
+			return false
+		}
+		if now.Sub(ps.isolatedSince) < partitionGrace {
+			return false
+		}
+		detail = fmt.Sprintf("scoped hard fork cut this device off: for %s its %d connected peers spoke other protocol versions and none spoke %d", partitionGrace, incompatible, n.protocol)
+	}
+	n.upg.partitioned[hf.release] = true
 	changed := false
 	for _, e := range evals {
 		ds, ok := e.status.Device(n.authority, n.upg.device)

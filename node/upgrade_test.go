@@ -156,6 +156,13 @@ func (f *fakeLauncher) Submit(req launcher.Request) (uint64, error) {
 // launcher (nil: no launcher).
 func (tn *testNet) startUpgradeNode(i int, act *ActivationConfig, l launcherLink) *Node {
 	tn.t.Helper()
+	return tn.startVersionedNode(i, act, l, 0)
+}
+
+// startVersionedNode is startUpgradeNode for a node that speaks node
+// protocol version protocol (0: this build's).
+func (tn *testNet) startVersionedNode(i int, act *ActivationConfig, l launcherLink, protocol uint64) *Node {
+	tn.t.Helper()
 	addr := ma.StringCast(fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", 42000+len(tn.nodes)))
 	h, err := tn.mn.AddPeer(tn.keys[i].Node, addr)
 	if err != nil {
@@ -164,7 +171,7 @@ func (tn *testNet) startUpgradeNode(i int, act *ActivationConfig, l launcherLink
 	cfg := DefaultConfig()
 	cfg.SyncInterval = Duration(time.Second)
 	cfg.Activation = act
-	n, err := New(Params{Config: cfg, Keys: tn.keys[i], Genesis: tn.genesis, Journal: storage.NewMemory(), Logger: quietLogger(), Host: h, launcher: l})
+	n, err := New(Params{Config: cfg, Keys: tn.keys[i], Genesis: tn.genesis, Journal: storage.NewMemory(), Logger: quietLogger(), Host: h, launcher: l, protocol: protocol})
 	if err != nil {
 		tn.t.Fatal(err)
 	}
@@ -580,59 +587,4 @@ func newMockHost(t *testing.T, tn *testNet, i int) host.Host {
 		t.Fatal(err)
 	}
 	return h
-}
-
-// After a local cutover to a hard fork, new anti-entropy sessions with a
-// peer that advertises another protocol version are refused in both
-// directions, and, for a release that plans a partition
-// (IncompatibleWithoutPartition), the separation is recorded once as
-// PartitionObserved.
-func TestHardForkRefusesIncompatibleSessions(t *testing.T) {
-	tn := newTestNet(t, 2)
-	k0 := tn.keys[0].AuthorityID()
-	f := newFakeLauncher(t)
-	a := tn.startUpgradeNode(0, &ActivationConfig{Policy: ActivationPolicyDoc{
-		TrustedReleaseAuthorities: []facts.AuthorityID{k0}, AllowedClasses: []string{"IncompatibleWithoutPartition"},
-	}}, f)
-	b := tn.startUpgradeNode(1, nil, nil)
-	tn.linkAll()
-	ctx := context.Background()
-	if _, err := a.SyncWith(ctx, b.Host().ID()); err != nil {
-		t.Fatalf("before the fork: %v", err)
-	}
-	R := upgradeRelease(t, tn.keys[0], a, []*Node{a, b}, "3.0.0", release.IncompatibleWithoutPartition, nil)
-	eventually(t, 30*time.Second, "a on the hard fork", func() bool {
-		st := scopeStatus(t, a, a.deviceScope())
-		return st.Residency == "TargetOnly" && a.upg.proto.hardFork.Load() != nil
-	})
-	if f.running() != R.String() {
-		t.Fatalf("the launcher runs %s", f.running())
-	}
-	// Same protocol version: still compatible.
-	if _, err := a.SyncWith(ctx, b.Host().ID()); err != nil {
-		t.Fatalf("same protocol version refused: %v", err)
-	}
-	// b now advertises another version.
-	a.host.Peerstore().SetProtocols(b.Host().ID(), versionProtocol(a.netID, localProtocol()+1))
-	if _, err := a.SyncWith(ctx, b.Host().ID()); !errors.Is(err, errIncompatible) || !strings.Contains(err.Error(), "hard fork "+R.Short()) {
-		t.Fatalf("outbound session: %v, want a refusal", err)
-	}
-	if _, err := b.SyncWith(ctx, a.Host().ID()); err == nil {
-		t.Fatal("inbound session from the incompatible peer served")
-	}
-	eventually(t, 10*time.Second, "PartitionObserved recorded", func() bool {
-		st := scopeStatus(t, a, a.deviceScope())
-		return len(st.Devices) == 1 && st.Devices[0].Partitions == 1
-	})
-	st, err := a.UpgradeStatus(ctx, api.UpgradeStatusRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.HardFork != R.String() || st.RefusedSessions < 2 {
-		t.Fatalf("status %+v", st)
-	}
-	waitTicks(t, a, 2)
-	if s := scopeStatus(t, a, a.deviceScope()); s.Devices[0].Partitions != 1 || s.LastFailure != nil {
-		t.Fatalf("partition recorded again or as a failure: %+v", s.Devices[0])
-	}
 }

@@ -33,9 +33,11 @@ func buildVersion(t *testing.T, version, protocol string) string {
 //     scope, LegacyOnly -> Coexisting -> TargetOnly;
 //  2. a build whose health gate fails (1.2.0) is rolled back by itself,
 //     every node still running 1.1.0;
-//  3. in a scope whose rollback preference is manual-approval, the same
-//     build failing on node-3 leaves the scope failed until the owner
-//     approves the rollback, then every node runs 1.1.0 again;
+//  3. in a scope whose rollback preference is manual-approval, a build
+//     (1.2.1) failing on node-3 leaves the scope failed until the owner
+//     approves the rollback, then every node runs 1.1.0 again (not 1.2.0:
+//     a release that failed in one scope is held in every other scope of
+//     the device);
 //  4. a hard fork (1.3.0, protocol 2) in the managed quorum of every node
 //     becomes active once all approved, and the nodes then run it as a
 //     hard fork.
@@ -47,6 +49,7 @@ func TestProcessTestnetUpgrade(t *testing.T) {
 	v1 := buildVersion(t, "1.0.0", "1")
 	v2 := buildVersion(t, "1.1.0", "1")
 	v3 := buildVersion(t, "1.2.0", "1")
+	v3b := buildVersion(t, "1.2.1", "1")
 	v4 := buildVersion(t, "1.3.0", "2")
 	dir := filepath.Join(t.TempDir(), "tn")
 	m, err := Up(ctx, UpOptions{Dir: dir, N: 3, Binary: v1, Launcher: true})
@@ -109,8 +112,8 @@ func TestProcessTestnetUpgrade(t *testing.T) {
 
 	// 3. Under manual-approval the scope stays failed until approved.
 	manual := "context:" + m.Nodes[0].Authority + "/manual"
-	onlyNode3 := `smoke=test "$AURA_VERSION" != 1.2.0 || test "$(basename "$AURA_HOME")" != node-3`
-	res, err = Upgrade(ctx, UpgradeOptions{Dir: dir, Binary: v3, Scope: manual, Rollback: "manual-approval", Gates: []string{onlyNode3}, Log: &log, Timeout: 3 * time.Minute})
+	onlyNode3 := `smoke=test "$AURA_VERSION" != 1.2.1 || test "$(basename "$AURA_HOME")" != node-3`
+	res, err = Upgrade(ctx, UpgradeOptions{Dir: dir, Binary: v3b, Scope: manual, Rollback: "manual-approval", Gates: []string{onlyNode3}, Log: &log, Timeout: 3 * time.Minute})
 	if !errors.Is(err, ErrUpgradeFailed) || res.Outcome != "failed" || !strings.Contains(err.Error(), "approve-rollback") {
 		t.Fatalf("manual scope: %v, %+v", err, res)
 	}
