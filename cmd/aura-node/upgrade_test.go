@@ -26,8 +26,8 @@ func TestPrintUpgradeStatus(t *testing.T) {
 			{
 				Scope: "quorum:" + a1 + "/ops/" + a1 + "," + a2, Kind: "quorum", Owner: a1, Participating: true, PolicySource: "published",
 				Residency: "LegacyOnly", Transition: "AwaitingCutover", Ready: 2, Total: 2, Threshold: 2,
-				Target:  &api.UpgradeTarget{Release: "3f5a0000000000000000", Version: "1.1.0", Class: "BackwardCompatible", State: "active", Rollback: "none", Approved: []string{a1}, Missing: []string{a2}},
-				Next:    &api.UpgradeStep{Action: "wait", Reason: "staged; activation waits: approvals: 1 of 2 participants approved"},
+				Target: &api.UpgradeTarget{Release: "3f5a0000000000000000", Version: "1.1.0", Class: "BackwardCompatible", State: "active", Rollback: "none", Approved: []string{a1}, Missing: []string{a2}},
+				Next:   &api.UpgradeStep{Action: "wait", Reason: "staged; activation waits: approvals: 1 of 2 participants approved"},
 				Devices: []api.UpgradeDevice{
 					{Authority: a1, Device: "12D3KooWAQcdXYZ", RunningVersion: "1.0.0", Doing: "Idle", Ready: true},
 					{Authority: a2, Device: "12D3KooWBBBBXYZ", RunningVersion: "1.0.0", Doing: "CuttingOver", DoingRelease: "3f5a0000000000000000", InFlight: "delegate", Ready: true},
