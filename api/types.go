@@ -7,7 +7,12 @@ import (
 
 // Status is the node's overview.
 type Status struct {
-	Version      string            `json:"version"`
+	Version string `json:"version"`
+	// Release is the release the node's launcher runs it as (a release
+	// ID, or a local name such as "initial"); empty without a launcher.
+	Release string `json:"release,omitempty"`
+	// Protocol is the node protocol version it speaks.
+	Protocol     uint64            `json:"protocol"`
 	NetworkID    string            `json:"network_id"`
 	NetworkName  string            `json:"network_name"`
 	PeerID       string            `json:"peer_id"`

@@ -56,6 +56,8 @@ func (n *Node) Status(ctx context.Context) (*api.Status, error) {
 	}
 	s := &api.Status{
 		Version:      Version,
+		Protocol:     n.protocol,
+		Release:      runningName(n),
 		Snapshot:     snap,
 		NetworkID:    n.netID.String(),
 		NetworkName:  gov.Name,
@@ -484,4 +486,11 @@ func (n *Node) BlockPeers(ctx context.Context, req api.BlockRequest) (*api.Block
 		out.Blocked = append(out.Blocked, p.String())
 	}
 	return out, nil
+}
+
+// runningName is the release the launcher runs this node as (empty
+// without a launcher).
+func runningName(n *Node) string {
+	_, name := n.running()
+	return name
 }

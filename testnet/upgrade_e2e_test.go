@@ -179,5 +179,14 @@ func TestProcessTestnetUpgrade(t *testing.T) {
 			st, err = c.UpgradeStatus(ctx, api.UpgradeStatusRequest{})
 			return err == nil && st.HardFork == res.Release && st.Protocol == 2, st.HardFork
 		})
+		// Before asking its launcher, each node handled its in-flight
+		// sessions by the plan (the log of the build it ran then).
+		b, err := os.ReadFile(filepath.Join(n.Home, LogFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), "handled in-flight sessions for the cutover") {
+			t.Fatalf("node-%d: no record of its in-flight sessions before the hard-fork cutover", n.Index)
+		}
 	}
 }

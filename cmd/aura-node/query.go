@@ -64,6 +64,14 @@ func printStatus(out io.Writer, st *api.Status) {
 	fmt.Fprintf(tw, "network\t%s (%s)\n", st.NetworkName, st.NetworkID)
 	fmt.Fprintf(tw, "peer ID\t%s\n", st.PeerID)
 	fmt.Fprintf(tw, "authority\t%s (%s)\n", st.Authority, role)
+	version := st.Version
+	if st.Release != "" {
+		version += ", launcher runs release " + short(st.Release)
+	}
+	if st.Protocol > 0 {
+		version += fmt.Sprintf(", protocol %d", st.Protocol)
+	}
+	fmt.Fprintf(tw, "version\t%s\n", version)
 	fmt.Fprintf(tw, "epoch\t%d\n", st.Epoch)
 	fmt.Fprintf(tw, "state digest\t%s\n", st.StateDigest)
 	fmt.Fprintf(tw, "facts\t%d%s\n", st.Facts, kindCounts(st.KindCounts))
