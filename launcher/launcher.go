@@ -332,6 +332,7 @@ func (l *launcher) enter(st *State, s Step) error {
 // operation was running, and removes the request.
 func (l *launcher) finish(req Request, res Result, hadOp bool) error {
 	res.Seq, res.Action, res.Origin, res.SubmittedUnixMs = req.Seq, req.Action, req.Origin, req.SubmittedUnixMs
+	res.Reason, res.Sessions, res.SessionsDisposition = req.Reason, req.Sessions, req.SessionsDisposition
 	if res.ReleaseID == "" {
 		res.ReleaseID = req.ReleaseID
 	}

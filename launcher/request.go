@@ -95,6 +95,12 @@ type Request struct {
 	Origin string `json:"origin,omitempty"`
 	// Reason is free text for the record.
 	Reason string `json:"reason,omitempty"`
+	// Sessions says what the node did with its in-flight sessions before
+	// it asked for this cutover (free text), and SessionsDisposition how
+	// they ended: none, drain, delegate or abort. Both are kept in the
+	// result, so the node that runs after the switch can record them.
+	Sessions            string `json:"sessions,omitempty"`
+	SessionsDisposition string `json:"sessions_disposition,omitempty"`
 	// SubmittedUnixMs is set by Submit.
 	SubmittedUnixMs int64 `json:"submitted_unix_ms"`
 }
@@ -124,13 +130,17 @@ type Result struct {
 	Action Action `json:"action"`
 	// ReleaseID is the release the request named and Version its
 	// version as staged.
-	ReleaseID    string       `json:"release_id,omitempty"`
-	Version      string       `json:"version,omitempty"`
-	Origin       string       `json:"origin,omitempty"`
-	Outcome      Outcome      `json:"outcome"`
-	FailureClass FailureClass `json:"failure_class,omitempty"`
-	Detail       string       `json:"detail,omitempty"`
-	Gates        []GateResult `json:"gates,omitempty"`
+	ReleaseID string `json:"release_id,omitempty"`
+	Version   string `json:"version,omitempty"`
+	Origin    string `json:"origin,omitempty"`
+	// Reason, Sessions and SessionsDisposition are the request's.
+	Reason              string       `json:"reason,omitempty"`
+	Sessions            string       `json:"sessions,omitempty"`
+	SessionsDisposition string       `json:"sessions_disposition,omitempty"`
+	Outcome             Outcome      `json:"outcome"`
+	FailureClass        FailureClass `json:"failure_class,omitempty"`
+	Detail              string       `json:"detail,omitempty"`
+	Gates               []GateResult `json:"gates,omitempty"`
 	// FromRelease/FromVersion were active before the request; ToRelease/
 	// ToVersion are active after it (a stage changes neither).
 	FromRelease     string `json:"from_release,omitempty"`
@@ -199,6 +209,17 @@ func (r *Request) Validate() error {
 	}
 	if err := checkText("reason", r.Reason, MaxTextLen); err != nil {
 		return err
+	}
+	if err := checkText("sessions", r.Sessions, MaxTextLen); err != nil {
+		return err
+	}
+	switch r.SessionsDisposition {
+	case "", "none", "drain", "delegate", "abort":
+	default:
+		return fmt.Errorf("%w: sessions_disposition %q: want none, drain, delegate or abort", ErrBadRequest, r.SessionsDisposition)
+	}
+	if r.Action != ActionCutover && (r.Sessions != "" || r.SessionsDisposition != "") {
+		return fmt.Errorf("%w: sessions only apply to cutover", ErrBadRequest)
 	}
 	if r.HealthTimeoutMs < 0 || time.Duration(r.HealthTimeoutMs)*time.Millisecond > MaxHealthTimeout {
 		return fmt.Errorf("%w: health_timeout_ms %d: want 0 to %d", ErrBadRequest, r.HealthTimeoutMs, MaxHealthTimeout.Milliseconds())

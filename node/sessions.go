@@ -447,7 +447,7 @@ type crossingState struct {
 // startCrossing handles the in-flight sessions by plan off the loop, then
 // submits the launcher request req; the upgrade manager waits (busy)
 // meanwhile. exclude lists the peers taking part in the cutover.
-func (n *Node) startCrossing(R release.ID, plan []activation.InFlightAction, exclude map[peer.ID]bool, submit func(summary string) (uint64, error)) {
+func (n *Node) startCrossing(R release.ID, plan []activation.InFlightAction, exclude map[peer.ID]bool, submit func(rep *CrossingReport) (uint64, error)) {
 	c := &n.upg.crossing
 	c.busy.Store(true)
 	n.wg.Add(1)
@@ -456,12 +456,11 @@ func (n *Node) startCrossing(R release.ID, plan []activation.InFlightAction, exc
 		defer c.busy.Store(false)
 		rep := n.crossSessions(n.ctx, R, plan, exclude)
 		c.last.Store(rep)
-		n.metrics.crossings.WithLabelValues(crossingLabel(rep)).Inc()
 		if n.ctx.Err() != nil {
 			return // closing: the next start reports what runs
 		}
 		n.log.Info("handled in-flight sessions for the cutover", "release", R.Short(), "summary", rep.Summary(), "took", rep.Took)
-		seq, err := submit(rep.Summary())
+		seq, err := submit(rep)
 		if err != nil {
 			n.sessions.reopen()
 			n.log.Warn("asking the launcher to cut over failed; sessions admitted again", "release", R.Short(), "err", err)
@@ -471,8 +470,10 @@ func (n *Node) startCrossing(R release.ID, plan []activation.InFlightAction, exc
 	}()
 }
 
-func crossingLabel(r *CrossingReport) string {
-	if r.InFlight == 0 {
+// Disposition names how the sessions ended: none, drain, delegate or
+// abort (the launcher request carries it; the metric's label).
+func (r *CrossingReport) Disposition() string {
+	if r.InFlight == 0 || r.Used == 0 {
 		return "none"
 	}
 	return r.Used.String()

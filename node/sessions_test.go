@@ -94,8 +94,29 @@ func TestHardForkRecordsPlannedPartition(t *testing.T) {
 	f.mu.Lock()
 	reqs := slices.Clone(f.requests)
 	f.mu.Unlock()
-	if i := slices.IndexFunc(reqs, func(r launcher.Request) bool { return r.Action == launcher.ActionCutover }); i < 0 || !strings.Contains(reqs[i].Reason, "in-flight sessions:") {
+	if i := slices.IndexFunc(reqs, func(r launcher.Request) bool { return r.Action == launcher.ActionCutover }); i < 0 || !strings.Contains(reqs[i].Sessions, "in-flight sessions:") || reqs[i].SessionsDisposition == "" {
 		t.Fatalf("the cutover request does not say how in-flight sessions were handled: %+v", reqs)
+	}
+	// The node that records the result keeps it: in the journal (the
+	// CutoverCompleted detail) and in aura_cutover_sessions_total.
+	eventually(t, 10*time.Second, "the sessions report in the journal", func() bool {
+		es, err := a.journal.List(storage.Query{Kind: facts.KindCutoverCompleted})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range es {
+			raw, ok, err := a.journal.GetFact(e.ID)
+			if err != nil || !ok {
+				t.Fatal(err)
+			}
+			if strings.Contains(string(raw), "in-flight sessions:") {
+				return true
+			}
+		}
+		return false
+	})
+	if got := counterValue(t, a, "aura_cutover_sessions_total", map[string]string{"disposition": "none"}); got != 1 {
+		t.Fatalf("aura_cutover_sessions_total{disposition=none} = %v, want 1", got)
 	}
 	if _, err := a.SyncWith(ctx, b.Host().ID()); !errors.Is(err, errIncompatible) || !strings.Contains(err.Error(), "hard fork "+R.Short()) {
 		t.Fatalf("outbound session: %v, want a refusal naming the hard fork", err)

@@ -1037,8 +1037,9 @@ func (n *Node) actCutover(e *scopeEval, evals []*scopeEval) error {
 	// launcher is asked. The begin is recorded: if the request is never
 	// made (the node stops first), the next start reports the residency
 	// (recoverInterrupted).
-	n.startCrossing(R, e.step.Plan.InFlight, peerSet(cutting), func(sessions string) (uint64, error) {
-		req.Reason = clip("scope "+e.scope.Key()+": "+e.step.Reason+"; "+sessions, launcher.MaxTextLen)
+	n.startCrossing(R, e.step.Plan.InFlight, peerSet(cutting), func(rep *CrossingReport) (uint64, error) {
+		req.Reason = clip("scope "+e.scope.Key()+": "+e.step.Reason, launcher.MaxTextLen)
+		req.Sessions, req.SessionsDisposition = clip(rep.Summary(), launcher.MaxTextLen), rep.Disposition()
 		return u.link.Submit(req)
 	})
 	return nil
@@ -1241,6 +1242,9 @@ func (n *Node) recordResult(r launcher.Result) error {
 		if idErr != nil {
 			return nil
 		}
+		if r.SessionsDisposition != "" {
+			n.metrics.crossings.WithLabelValues(r.SessionsDisposition).Inc()
+		}
 		for _, st := range n.doingIn(activation.CuttingOver, R) {
 			if err := n.recordCutover(st.Scope, R, r, detail); err != nil {
 				return err
@@ -1274,6 +1278,7 @@ func (n *Node) recordCutover(s activation.Scope, R release.ID, r launcher.Result
 	case r.Outcome == launcher.OutcomeOK, r.Outcome == launcher.OutcomeRolledBack && r.FailureClass == launcher.HealthGateFailed:
 		c := ev()
 		c.OK = true
+		c.Detail = r.Sessions // what the node did with its in-flight sessions
 		if err := n.report(facts.KindCutoverCompleted, c); err != nil {
 			return err
 		}

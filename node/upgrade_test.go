@@ -108,6 +108,7 @@ func (f *fakeLauncher) Submit(req launcher.Request) (uint64, error) {
 	req.Seq = f.seq
 	f.requests = append(f.requests, req)
 	res := launcher.Result{Seq: req.Seq, Action: req.Action, ReleaseID: req.ReleaseID, Version: req.Version, Origin: req.Origin,
+		Reason: req.Reason, Sessions: req.Sessions, SessionsDisposition: req.SessionsDisposition,
 		FromRelease: f.current[0], FromVersion: f.current[1], Outcome: launcher.OutcomeOK}
 	switch req.Action {
 	case launcher.ActionStage:
