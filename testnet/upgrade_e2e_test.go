@@ -3,6 +3,7 @@ package testnet
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -117,45 +118,93 @@ func TestProcessTestnetUpgrade(t *testing.T) {
 	if !errors.Is(err, ErrUpgradeFailed) || res.Outcome != "failed" || !strings.Contains(err.Error(), "approve-rollback") {
 		t.Fatalf("manual scope: %v, %+v", err, res)
 	}
-	c1, _, err := Client(m.Nodes[0].Home)
-	if err != nil {
-		t.Fatal(err)
-	}
-	scopeOf := func() api.UpgradeScope {
-		t.Helper()
-		st, err := c1.UpgradeStatus(ctx, api.UpgradeStatusRequest{Scope: manual})
+	// scopeOf reads the manual scope from node-1. Client reads the API
+	// address again each time: a node restarted by its launcher (a
+	// cutover or rollback) listens on a new port.
+	scopeOf := func() (api.UpgradeScope, error) {
+		c, _, err := Client(m.Nodes[0].Home)
 		if err != nil {
-			t.Fatal(err)
+			return api.UpgradeScope{}, err
 		}
-		return st.Scopes[0]
-	}
-	// It stays failed: several upgrade ticks of every node change nothing.
-	tick := time.NewTicker(500 * time.Millisecond)
-	for deadline := time.Now().Add(4 * time.Second); time.Now().Before(deadline); <-tick.C {
-		if s := scopeOf(); s.Target == nil || s.Target.State != "failed" || s.Target.Rollback != "awaiting-approval" {
-			t.Fatalf("manual scope moved without approval: %+v", s.Target)
+		st, err := c.UpgradeStatus(ctx, api.UpgradeStatusRequest{Scope: manual})
+		if err != nil {
+			return api.UpgradeScope{}, err
 		}
+		return st.Scopes[0], nil
 	}
-	tick.Stop()
-	if _, err := c1.UpgradeAction(ctx, api.UpgradeActionRequest{Action: api.UpgradeApproveRollback, Scope: manual, Reason: "smoke fails on node-3"}); err != nil {
-		t.Fatal(err)
-	}
-	waitUntil(t, 2*time.Minute, "the manual scope rolled back", func() (bool, string) {
-		s := scopeOf()
-		return s.Target != nil && s.Target.State == "rolled-back" && s.Residency == "LegacyOnly" && s.Transition == "Idle", s.Summary
-	})
-	waitUntil(t, time.Minute, "every node back on 1.1.0", func() (bool, string) {
+	versions := func() ([]string, error) {
 		var vs []string
 		for _, n := range m.Nodes {
 			c, _, err := Client(n.Home)
 			if err != nil {
-				return false, err.Error()
+				return nil, fmt.Errorf("node-%d: %w", n.Index, err)
 			}
 			st, err := c.UpgradeStatus(ctx, api.UpgradeStatusRequest{})
 			if err != nil {
-				return false, err.Error()
+				return nil, fmt.Errorf("node-%d: %w", n.Index, err)
 			}
 			vs = append(vs, st.Version)
+		}
+		return vs, nil
+	}
+	// What each node runs once the scope failed: 1.1.0 on node-3 (its
+	// launcher rolled back by itself), 1.2.1 on each node that cut over
+	// (the canary wave decides which), never anything else.
+	var held []string
+	waitUntil(t, 30*time.Second, "every node reachable after the failure", func() (bool, string) {
+		vs, err := versions()
+		if err != nil {
+			return false, err.Error()
+		}
+		held = vs
+		return true, ""
+	})
+	if held[2] != "1.1.0" {
+		t.Fatalf("node-3 runs %s after its gate failed, want 1.1.0", held[2])
+	}
+	// It stays failed, and every node keeps what it runs: the testnet
+	// scope (automatic, same target) orders the rollback, the manual scope
+	// holds it until its owner approves. Several upgrade ticks of every
+	// node change nothing, and no node restarts.
+	tick := time.NewTicker(500 * time.Millisecond)
+	for deadline := time.Now().Add(4 * time.Second); time.Now().Before(deadline); <-tick.C {
+		s, err := scopeOf()
+		if err != nil {
+			t.Fatalf("node-1 unreachable while the manual scope holds the rollback (did it restart?): %v", err)
+		}
+		if s.Target == nil || s.Target.State != "failed" || s.Target.Rollback != "awaiting-approval" {
+			t.Fatalf("manual scope moved without approval: %+v", s.Target)
+		}
+		vs, err := versions()
+		if err != nil {
+			t.Fatalf("a node is unreachable while the manual scope holds the rollback (did it restart?): %v", err)
+		}
+		if !slices.Equal(vs, held) {
+			t.Fatalf("the nodes ran %v when the scope failed and run %v before the rollback was approved", held, vs)
+		}
+	}
+	tick.Stop()
+	c1, _, err := Client(m.Nodes[0].Home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c1.UpgradeAction(ctx, api.UpgradeActionRequest{Action: api.UpgradeApproveRollback, Scope: manual, Reason: "smoke fails on node-3"}); err != nil {
+		t.Fatal(err)
+	}
+	// Once approved, each node on 1.2.1 rolls back: its launcher restarts
+	// it, so it is unreachable for a moment (node-1 too, whose view is
+	// read here).
+	waitUntil(t, 2*time.Minute, "the manual scope rolled back", func() (bool, string) {
+		s, err := scopeOf()
+		if err != nil {
+			return false, err.Error()
+		}
+		return s.Target != nil && s.Target.State == "rolled-back" && s.Residency == "LegacyOnly" && s.Transition == "Idle", s.Summary
+	})
+	waitUntil(t, time.Minute, "every node back on 1.1.0", func() (bool, string) {
+		vs, err := versions()
+		if err != nil {
+			return false, err.Error()
 		}
 		return slices.Equal(vs, []string{"1.1.0", "1.1.0", "1.1.0"}), strings.Join(vs, " ")
 	})
