@@ -137,7 +137,7 @@ func TestRollbackInOneScopeHoldsCutoverInAnother(t *testing.T) {
 		t.Fatalf("asked %v, runs %s; want one cutover and one rollback", got, f.running())
 	}
 	sb := scopeStatus(t, n, b)
-	if sb.Target.Release != R.String() || sb.Target.State != "active" || !strings.Contains(sb.LastError, a.Short()+" holds the cutover") {
+	if sb.Target.Release != R.String() || sb.Target.State != "active" || !strings.Contains(sb.LastError, "scope "+a.Short()+" holds it") {
 		t.Fatalf("%s: target %+v, last error %q", b.Short(), sb.Target, sb.LastError)
 	}
 }
