@@ -585,16 +585,61 @@ func (n *Node) pastCut(f *facts.Fact) bool {
 	return false
 }
 
-// adoptReader is the state of a blob being adopted, as a StateReader in
-// which no fact is known yet, so every tail fact reduces again.
-type adoptReader map[string][]byte
-
-func (r adoptReader) GetState(key []byte) ([]byte, bool, error) {
-	v, ok := r[string(key)]
-	return v, ok, nil
+// adoptState is the state of a blob being adopted: the blob's entries
+// (sorted by key, as VerifyBlob checked) under an overlay of the changes
+// the tail makes, as a StateReader in which no fact is known yet, so
+// every tail fact reduces again. A million entries are neither copied
+// into a map nor sorted again.
+type adoptState struct {
+	base []facts.StateWrite
+	// over holds changed entries; a nil value deletes.
+	over map[string][]byte
 }
 
-func (r adoptReader) HasFact(cid.Cid) (bool, error) { return false, nil }
+func newAdoptState(base []facts.StateWrite) *adoptState {
+	return &adoptState{base: base, over: map[string][]byte{}}
+}
+
+func (s *adoptState) GetState(key []byte) ([]byte, bool, error) {
+	if v, ok := s.over[string(key)]; ok {
+		return v, v != nil, nil
+	}
+	i, ok := slices.BinarySearchFunc(s.base, key, func(e facts.StateWrite, k []byte) int { return bytes.Compare(e.Key, k) })
+	if !ok {
+		return nil, false, nil
+	}
+	return s.base[i].Value, true, nil
+}
+
+func (s *adoptState) HasFact(cid.Cid) (bool, error) { return false, nil }
+
+// set changes an entry; a nil value deletes it.
+func (s *adoptState) set(key, value []byte) { s.over[string(key)] = value }
+
+// entries merges the blob's entries and the overlay, sorted by key.
+func (s *adoptState) entries() []facts.StateWrite {
+	keys := make([]string, 0, len(s.over))
+	for k := range s.over {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([]facts.StateWrite, 0, len(s.base)+len(keys))
+	i := 0
+	for _, k := range keys {
+		kb := []byte(k)
+		for i < len(s.base) && bytes.Compare(s.base[i].Key, kb) < 0 {
+			out = append(out, s.base[i])
+			i++
+		}
+		if i < len(s.base) && bytes.Equal(s.base[i].Key, kb) {
+			i++
+		}
+		if v := s.over[k]; v != nil {
+			out = append(out, facts.StateWrite{Key: kb, Value: v})
+		}
+	}
+	return append(out, s.base[i:]...)
+}
 
 // adopt replaces this node's state with a verified blob and re-reduces
 // the journal's tail on top of it, in one atomic write. Own facts below
@@ -605,11 +650,8 @@ func (n *Node) adopt(vb *facts.VerifiedBlob, rec facts.SnapshotRecord) error {
 	rep := GCReport{Epoch: rec.Epoch, Adopted: true}
 	rep.FactsBefore, _ = n.journal.Count()
 	rep.BytesBefore = n.diskUsage()
-	st := adoptReader{}
-	for _, e := range vb.Blob.State {
-		st[string(e.Key)] = e.Value
-	}
-	st[string(vb.Accumulator.Key)] = vb.Accumulator.Value
+	st := newAdoptState(vb.Blob.State)
+	st.set(vb.Accumulator.Key, vb.Accumulator.Value)
 	kept := map[cid.Cid]bool{}
 	for _, v := range vb.Kept {
 		kept[v.ID()] = true
@@ -706,17 +748,9 @@ func (n *Node) adopt(vb *facts.VerifiedBlob, rec facts.SnapshotRecord) error {
 		return err
 	}
 	for _, w := range b.Writes {
-		if w.Value == nil {
-			delete(st, string(w.Key))
-		} else {
-			st[string(w.Key)] = w.Value
-		}
+		st.set(w.Key, w.Value)
 	}
-	state := make([]facts.StateWrite, 0, len(st))
-	for k, v := range st {
-		state = append(state, facts.StateWrite{Key: []byte(k), Value: v})
-	}
-	sort.Slice(state, func(i, j int) bool { return bytes.Compare(state[i].Key, state[j].Key) < 0 })
+	state := st.entries()
 	add := append(slices.Clone(vb.Kept), b.Facts...)
 	if err := n.journal.Hydrate(state, add, prune); err != nil {
 		return err
@@ -763,7 +797,7 @@ func (n *Node) adopt(vb *facts.VerifiedBlob, rec facts.SnapshotRecord) error {
 //  2. CacheInvalidated: every key's floor is at least the fact's floor.
 //  3. Any other kind: not covered (the caller re-issues only prunable
 //     kinds and kept kinds missing from the blob).
-func coveredByState(st adoptReader, c facts.Checked) bool {
+func coveredByState(st *adoptState, c facts.Checked) bool {
 	switch p := c.Payload().(type) {
 	case *facts.Data:
 		e, ok, err := facts.ReadData(st, p.Namespace, p.Key)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -403,5 +404,30 @@ func TestSnapshotOfflineMemberAdoptsOnRestart(t *testing.T) {
 	})
 	if n := countKind(t, back, facts.KindData); n > 1 {
 		t.Fatalf("returning member holds %d data facts after adopting", n)
+	}
+}
+
+// The adopted state is the blob's entries under the tail's changes:
+// overrides, deletions and new keys, merged in key order.
+func TestAdoptStateMergesOverlay(t *testing.T) {
+	w := func(k, v string) facts.StateWrite { return facts.StateWrite{Key: []byte(k), Value: []byte(v)} }
+	st := newAdoptState([]facts.StateWrite{w("b", "1"), w("d", "2"), w("f", "3")})
+	st.set([]byte("a"), []byte("new"))
+	st.set([]byte("d"), nil)
+	st.set([]byte("f"), []byte("changed"))
+	st.set([]byte("g"), []byte("last"))
+	st.set([]byte("c"), nil) // deleting an absent key
+	if v, ok, _ := st.GetState([]byte("d")); ok || v != nil {
+		t.Fatalf("deleted key reads %q, %v", v, ok)
+	}
+	if v, ok, _ := st.GetState([]byte("b")); !ok || string(v) != "1" {
+		t.Fatalf("base key reads %q, %v", v, ok)
+	}
+	var got []string
+	for _, e := range st.entries() {
+		got = append(got, string(e.Key)+"="+string(e.Value))
+	}
+	if want := []string{"a=new", "b=1", "f=changed", "g=last"}; !slices.Equal(got, want) {
+		t.Fatalf("entries %v, want %v", got, want)
 	}
 }
