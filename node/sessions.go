@@ -43,8 +43,9 @@ import (
 // status`. If the cutover does not happen (the launcher refused it, or
 // it failed before stopping this process), the table opens again.
 
-// drainTimeout bounds a drain; endTimeout bounds waiting for sessions to
-// end once told to. Variables for tests.
+// drainTimeout is the default bound of a drain (activation.drain_timeout
+// sets it); endTimeout bounds waiting for sessions to end once told to.
+// Variables for tests.
 var (
 	drainTimeout = 30 * time.Second
 	endTimeout   = 5 * time.Second
@@ -335,7 +336,7 @@ func (r *CrossingReport) Summary() string {
 // crossSessions stops admitting sessions and handles the running ones by
 // plan (see the comment at the top of this file). exclude holds the
 // peers that take part in the cutover: they are not delegated to.
-func (n *Node) crossSessions(ctx context.Context, R release.ID, plan []activation.InFlightAction, exclude map[peer.ID]bool) *CrossingReport {
+func (n *Node) crossSessions(ctx context.Context, R release.ID, plan []activation.InFlightAction, exclude map[peer.ID]bool, drain time.Duration) *CrossingReport {
 	start := time.Now()
 	t := n.sessions
 	rep := &CrossingReport{Release: R, Planned: plan}
@@ -351,11 +352,11 @@ func (n *Node) crossSessions(ctx context.Context, R release.ID, plan []activatio
 	for _, a := range plan {
 		switch a {
 		case activation.Drain:
-			if t.waitIdle(ctx, drainTimeout) {
+			if t.waitIdle(ctx, drain) {
 				rep.Used, rep.Drained = activation.Drain, rep.InFlight-rep.Delegated-rep.Aborted
 				return rep
 			}
-			rep.Notes = append(rep.Notes, fmt.Sprintf("drain: %d sessions still running after %s", t.running(), drainTimeout))
+			rep.Notes = append(rep.Notes, fmt.Sprintf("drain: %d sessions still running after %s", t.running(), drain))
 		case activation.Delegate:
 			to := n.delegateTargets(exclude)
 			if len(to) == 0 {
@@ -447,14 +448,14 @@ type crossingState struct {
 // startCrossing handles the in-flight sessions by plan off the loop, then
 // submits the launcher request req; the upgrade manager waits (busy)
 // meanwhile. exclude lists the peers taking part in the cutover.
-func (n *Node) startCrossing(R release.ID, plan []activation.InFlightAction, exclude map[peer.ID]bool, submit func(rep *CrossingReport) (uint64, error)) {
+func (n *Node) startCrossing(R release.ID, plan []activation.InFlightAction, exclude map[peer.ID]bool, drain time.Duration, submit func(rep *CrossingReport) (uint64, error)) {
 	c := &n.upg.crossing
 	c.busy.Store(true)
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
 		defer c.busy.Store(false)
-		rep := n.crossSessions(n.ctx, R, plan, exclude)
+		rep := n.crossSessions(n.ctx, R, plan, exclude, drain)
 		c.last.Store(rep)
 		if n.ctx.Err() != nil {
 			return // closing: the next start reports what runs

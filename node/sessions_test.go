@@ -199,7 +199,7 @@ func genPeer(t *testing.T, tn *testNet) host.Host {
 
 func crossAsync(n *Node, plan ...activation.InFlightAction) chan *CrossingReport {
 	done := make(chan *CrossingReport, 1)
-	go func() { done <- n.crossSessions(context.Background(), release.ID{1}, plan, nil) }()
+	go func() { done <- n.crossSessions(context.Background(), release.ID{1}, plan, nil, drainTimeout) }()
 	return done
 }
 

@@ -1037,7 +1037,7 @@ func (n *Node) actCutover(e *scopeEval, evals []*scopeEval) error {
 	// launcher is asked. The begin is recorded: if the request is never
 	// made (the node stops first), the next start reports the residency
 	// (recoverInterrupted).
-	n.startCrossing(R, e.step.Plan.InFlight, peerSet(cutting), func(rep *CrossingReport) (uint64, error) {
+	n.startCrossing(R, e.step.Plan.InFlight, peerSet(cutting), u.cfg.drainTimeout(), func(rep *CrossingReport) (uint64, error) {
 		req.Reason = clip("scope "+e.scope.Key()+": "+e.step.Reason, launcher.MaxTextLen)
 		req.Sessions, req.SessionsDisposition = clip(rep.Summary(), launcher.MaxTextLen), rep.Disposition()
 		return u.link.Submit(req)

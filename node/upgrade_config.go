@@ -45,6 +45,30 @@ type ActivationConfig struct {
 	// HealthTimeout bounds the launcher's wait for /healthz and /readyz
 	// after a cutover (default: the launcher's).
 	HealthTimeout Duration `json:"health_timeout,omitempty"`
+	// DrainTimeout bounds the wait for in-flight anti-entropy sessions
+	// to end by themselves before a cutover (the plan's drain; default
+	// 30s, at most 2m).
+	DrainTimeout Duration `json:"drain_timeout,omitempty"`
+	// PartitionGrace is how long a device running a scoped hard fork may
+	// have only peers of other protocol versions before it records a
+	// partition (default 2m, at most 24h).
+	PartitionGrace Duration `json:"partition_grace,omitempty"`
+}
+
+// drainTimeout is the configured drain bound or the default.
+func (c *ActivationConfig) drainTimeout() time.Duration {
+	if c == nil || c.DrainTimeout <= 0 {
+		return drainTimeout
+	}
+	return time.Duration(c.DrainTimeout)
+}
+
+// partitionGrace is the configured grace or the default.
+func (c *ActivationConfig) partitionGrace() time.Duration {
+	if c == nil || c.PartitionGrace <= 0 {
+		return partitionGrace
+	}
+	return time.Duration(c.PartitionGrace)
 }
 
 // GateConfig is one health gate command.
@@ -262,6 +286,12 @@ func (c *ActivationConfig) validate() error {
 		if g.Timeout < 0 || time.Duration(g.Timeout) > launcher.MaxGateTimeout {
 			return fmt.Errorf("%w: activation.gates: %s: timeout must be 0 to %s", ErrBadConfig, g.Name, launcher.MaxGateTimeout)
 		}
+	}
+	if c.DrainTimeout < 0 || time.Duration(c.DrainTimeout) > maxSessionTime {
+		return fmt.Errorf("%w: activation.drain_timeout must be 0 to %s", ErrBadConfig, maxSessionTime)
+	}
+	if c.PartitionGrace < 0 || time.Duration(c.PartitionGrace) > 24*time.Hour {
+		return fmt.Errorf("%w: activation.partition_grace must be 0 to 24h", ErrBadConfig)
 	}
 	if c.HealthTimeout < 0 || time.Duration(c.HealthTimeout) > launcher.MaxHealthTimeout {
 		return fmt.Errorf("%w: activation.health_timeout must be 0 to %s", ErrBadConfig, launcher.MaxHealthTimeout)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aura-node/aura-node/activation"
 	"github.com/aura-node/aura-node/facts"
@@ -65,5 +66,35 @@ func TestActivationPolicyDocCanary(t *testing.T) {
 	c := &ActivationConfig{Policy: ActivationPolicyDoc{Canary: u(2)}}
 	if err := c.validate(); !errors.Is(err, ErrBadConfig) || !strings.Contains(err.Error(), "no canary wave") {
 		t.Errorf("config with a device canary: %v", err)
+	}
+}
+
+// The drain bound and the partition grace are bounded, and default when
+// unset.
+func TestActivationConfigSessionBounds(t *testing.T) {
+	for _, tc := range []struct {
+		doc string
+		err string
+	}{
+		{`{"drain_timeout": "10s", "partition_grace": "5m"}`, ""},
+		{`{"drain_timeout": "3m"}`, "drain_timeout must be 0 to"},
+		{`{"partition_grace": "25h"}`, "partition_grace must be 0 to 24h"},
+	} {
+		var c ActivationConfig
+		if err := json.Unmarshal([]byte(tc.doc), &c); err != nil {
+			t.Fatal(err)
+		}
+		err := c.validate()
+		if tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
+			t.Fatalf("%s: %v, want %q", tc.doc, err, tc.err)
+		}
+	}
+	var unset *ActivationConfig
+	if unset.drainTimeout() != drainTimeout || unset.partitionGrace() != partitionGrace {
+		t.Fatal("unset bounds do not default")
+	}
+	c := ActivationConfig{DrainTimeout: Duration(10 * time.Second)}
+	if c.drainTimeout() != 10*time.Second {
+		t.Fatalf("drain %v", c.drainTimeout())
 	}
 }

@@ -60,9 +60,9 @@ import (
 //	go build -ldflags "-X github.com/aura-node/aura-node/node.ProtocolVersion=2" ./cmd/aura-node
 var ProtocolVersion = "1"
 
-// partitionGrace is how long a node running a scoped hard fork may have
-// only incompatible peers before it records a partition. A variable for
-// tests.
+// partitionGrace is the default of how long a node running a scoped hard
+// fork may have only incompatible peers before it records a partition
+// (activation.partition_grace sets it). A variable for tests.
 var partitionGrace = 2 * time.Minute
 
 // buildProtocol is ProtocolVersion as a number (1 if unparseable).
@@ -253,13 +253,14 @@ func (n *Node) reportPartition(evals []*scopeEval) bool {
 		now := n.now()
 		if ps.isolatedSince.IsZero() {
 			ps.isolatedSince = now
-			n.log.Warn("running a scoped hard fork, every connected peer speaks another protocol version", "release", hf.release.Short(), "incompatible_peers", incompatible, "grace", partitionGrace)
+			n.log.Warn("running a scoped hard fork, every connected peer speaks another protocol version", "release", hf.release.Short(), "incompatible_peers", incompatible, "grace", n.upg.cfg.partitionGrace())
 			return false
 		}
-		if now.Sub(ps.isolatedSince) < partitionGrace {
+		grace := n.upg.cfg.partitionGrace()
+		if now.Sub(ps.isolatedSince) < grace {
 			return false
 		}
-		detail = fmt.Sprintf("scoped hard fork cut this device off: for %s its %d connected peers spoke other protocol versions and none spoke %d", partitionGrace, incompatible, n.protocol)
+		detail = fmt.Sprintf("scoped hard fork cut this device off: for %s its %d connected peers spoke other protocol versions and none spoke %d", grace, incompatible, n.protocol)
 	}
 	n.upg.partitioned[hf.release] = true
 	changed := false
