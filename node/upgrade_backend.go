@@ -287,6 +287,9 @@ func (n *Node) upgradeAction(req api.UpgradeActionRequest) (*api.UpgradeActionRe
 		if len(pend) > 0 || n.upg.export.busy() {
 			return nil, refuse(api.ErrConflict, "the launcher is busy with request %d (%s); retry when it answers", firstSeq(pend), firstAction(pend))
 		}
+		if n.upg.crossing.busy.Load() {
+			return nil, refuse(api.ErrConflict, "a cutover is handling its in-flight sessions before it asks the launcher; retry when it has")
+		}
 		e := n.evaluate(s, want)
 		n.upg.last[s.Key()] = e
 		res.Release = releaseName(e.decision.Release)
