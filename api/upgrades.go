@@ -51,6 +51,9 @@ type UpgradeStatus struct {
 	Protocol        uint64 `json:"protocol_version"`
 	HardFork        string `json:"hard_fork,omitempty"`
 	RefusedSessions uint64 `json:"refused_sessions"`
+	// Sessions says what this process's last cutover did with its
+	// in-flight anti-entropy sessions, or that one is handling them now.
+	Sessions string `json:"sessions,omitempty"`
 	// Launcher says whether the node runs under a launcher (its home),
 	// and LauncherPending how many requests it has not answered.
 	Launcher        bool   `json:"launcher"`

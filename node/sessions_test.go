@@ -132,7 +132,7 @@ func TestHardForkRecordsPlannedPartition(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.HardFork != R.String() || st.RefusedSessions < 1 || st.Protocol != 2 {
+	if st.HardFork != R.String() || st.RefusedSessions < 1 || st.Protocol != 2 || !strings.Contains(st.Sessions, "last cutover to "+R.Short()+": in-flight sessions:") {
 		t.Fatalf("status %+v", st)
 	}
 	waitTicks(t, a, 2)

@@ -64,6 +64,12 @@ func (n *Node) upgradeStatus(req api.UpgradeStatusRequest) (*api.UpgradeStatus, 
 	if !run.Release.IsZero() {
 		out.RunningRelease = run.Release.String()
 	}
+	switch last := u.crossing.last.Load(); {
+	case u.crossing.busy.Load():
+		out.Sessions = fmt.Sprintf("a cutover is handling its in-flight sessions: %d running, new ones answered busy", n.sessions.running())
+	case last != nil:
+		out.Sessions = "last cutover to " + last.Release.Short() + ": " + last.Summary()
+	}
 	if hf := u.proto.hardFork.Load(); hf != nil {
 		out.HardFork = hf.release.String()
 	}

@@ -201,6 +201,9 @@ func printUpgradeStatus(out io.Writer, st *api.UpgradeStatus, checks bool) {
 	if st.HardFork != "" {
 		fmt.Fprintf(tw, "hard fork\t%s: sessions with other protocol versions refused (%d so far)\n", short(st.HardFork), st.RefusedSessions)
 	}
+	if st.Sessions != "" {
+		fmt.Fprintf(tw, "sessions\t%s\n", st.Sessions)
+	}
 	switch {
 	case st.Launcher:
 		fmt.Fprintf(tw, "launcher\t%s (%d pending)\n", st.LauncherHome, st.LauncherPending)
