@@ -86,19 +86,15 @@ it, so that it announces and serves them.`,
 			} else if !st.Mode().IsRegular() {
 				return fmt.Errorf("%s is not a regular file", path)
 			}
-			c, err := a.connect()
-			if err != nil {
-				return err
-			}
-			info, err := c.ImportArtifact(cmd.Context(), api.ArtifactImportRequest{Path: path, Name: name})
-			if err != nil {
-				return c.wrap(err)
-			}
-			if asJSON {
-				return printJSON(cmd.OutOrStdout(), info)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s  %s  %s, %d blocks\n", info.Root, info.Name, humanBytes(info.Size), info.Blocks)
-			return nil
+			return a.withNode(func(c *conn) error {
+				info, err := c.ImportArtifact(cmd.Context(), api.ArtifactImportRequest{Path: path, Name: name})
+				if err != nil {
+					return err
+				}
+				return output(cmd.OutOrStdout(), asJSON, info, func(w io.Writer, info *api.ArtifactInfo) {
+					fmt.Fprintf(w, "%s  %s  %s, %d blocks\n", info.Root, info.Name, humanBytes(info.Size), info.Blocks)
+				})
+			})
 		},
 	}
 	cmd.Flags().StringVar(&name, "name", "", "label for the pin (default: the file's base name)")
@@ -127,19 +123,15 @@ func (a *app) artifactExportCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := a.connect()
-			if err != nil {
-				return err
-			}
-			exp, err := c.ExportArtifact(cmd.Context(), api.ArtifactExportRequest{Root: root, Path: path, Overwrite: force})
-			if err != nil {
-				return c.wrap(err)
-			}
-			if asJSON {
-				return printJSON(cmd.OutOrStdout(), exp)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s  %s  (%s)\n", exp.SHA256, exp.Path, humanBytes(exp.Size))
-			return nil
+			return a.withNode(func(c *conn) error {
+				exp, err := c.ExportArtifact(cmd.Context(), api.ArtifactExportRequest{Root: root, Path: path, Overwrite: force})
+				if err != nil {
+					return err
+				}
+				return output(cmd.OutOrStdout(), asJSON, exp, func(w io.Writer, exp *api.ArtifactExport) {
+					fmt.Fprintf(w, "%s  %s  (%s)\n", exp.SHA256, exp.Path, humanBytes(exp.Size))
+				})
+			})
 		},
 	}
 	cmd.Flags().StringVar(&out, "out", "", "file to write")
@@ -297,19 +289,13 @@ func (a *app) artifactStatusCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := a.connect()
-			if err != nil {
-				return err
-			}
-			st, err := c.ArtifactFetchStatus(cmd.Context(), root)
-			if err != nil {
-				return c.wrap(err)
-			}
-			if asJSON {
-				return printJSON(cmd.OutOrStdout(), st)
-			}
-			printFetch(cmd.OutOrStdout(), st)
-			return nil
+			return a.withNode(func(c *conn) error {
+				st, err := c.ArtifactFetchStatus(cmd.Context(), root)
+				if err != nil {
+					return err
+				}
+				return output(cmd.OutOrStdout(), asJSON, st, printFetch)
+			})
 		},
 	}
 	jsonFlag(cmd, &asJSON)
@@ -328,16 +314,13 @@ func (a *app) artifactCancelCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := a.connect()
-			if err != nil {
+			return a.withNode(func(c *conn) error {
+				st, err := c.CancelArtifactFetch(cmd.Context(), root)
+				if err == nil {
+					printFetch(cmd.OutOrStdout(), st)
+				}
 				return err
-			}
-			st, err := c.CancelArtifactFetch(cmd.Context(), root)
-			if err != nil {
-				return c.wrap(err)
-			}
-			printFetch(cmd.OutOrStdout(), st)
-			return nil
+			})
 		},
 	}
 }
@@ -355,16 +338,13 @@ func (a *app) artifactPinCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := a.connect()
-			if err != nil {
+			return a.withNode(func(c *conn) error {
+				info, err := c.PinArtifact(cmd.Context(), api.ArtifactPinRequest{Root: root, Name: name})
+				if err == nil {
+					fmt.Fprintf(cmd.OutOrStdout(), "pinned %s  %s  %s\n", info.Root, info.Name, humanBytes(info.Size))
+				}
 				return err
-			}
-			info, err := c.PinArtifact(cmd.Context(), api.ArtifactPinRequest{Root: root, Name: name})
-			if err != nil {
-				return c.wrap(err)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "pinned %s  %s  %s\n", info.Root, info.Name, humanBytes(info.Size))
-			return nil
+			})
 		},
 	}
 }
@@ -382,23 +362,22 @@ func (a *app) artifactUnpinCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := a.connect()
-			if err != nil {
-				return err
-			}
-			res, err := c.UnpinArtifact(cmd.Context(), api.ArtifactUnpinRequest{Root: root, KeepBlocks: keep})
-			if err != nil {
-				return c.wrap(err)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "unpinned %s", res.Root)
-			if res.GC != nil {
-				fmt.Fprintf(cmd.OutOrStdout(), "; deleted %d blocks (%s)", res.GC.Blocks, humanBytes(res.GC.Bytes))
-			}
-			if res.GCDeferred != "" {
-				fmt.Fprintf(cmd.OutOrStdout(), "; %s", res.GCDeferred)
-			}
-			fmt.Fprintln(cmd.OutOrStdout())
-			return nil
+			return a.withNode(func(c *conn) error {
+				res, err := c.UnpinArtifact(cmd.Context(), api.ArtifactUnpinRequest{Root: root, KeepBlocks: keep})
+				if err != nil {
+					return err
+				}
+				w := cmd.OutOrStdout()
+				fmt.Fprintf(w, "unpinned %s", res.Root)
+				if res.GC != nil {
+					fmt.Fprintf(w, "; deleted %d blocks (%s)", res.GC.Blocks, humanBytes(res.GC.Bytes))
+				}
+				if res.GCDeferred != "" {
+					fmt.Fprintf(w, "; %s", res.GCDeferred)
+				}
+				fmt.Fprintln(w)
+				return nil
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&keep, "keep-blocks", false, "keep the blocks until the next gc")
@@ -414,52 +393,49 @@ func (a *app) artifactListCmd() *cobra.Command {
 		Example: `  aura-node artifact list --json`,
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.connect()
-			if err != nil {
-				return err
-			}
-			l, err := c.ListArtifacts(cmd.Context())
-			if err != nil {
-				return c.wrap(err)
-			}
-			out := cmd.OutOrStdout()
-			if asJSON {
-				return printJSON(out, l)
-			}
-			mode := ""
-			if l.Seed {
-				mode = ", seeding"
-			}
-			fmt.Fprintf(out, "block store: %s on disk%s; served %d blocks (%s) to aura peers, %d (%s) over bitswap; %d corrupt blocks refused\n\n",
-				humanBytes(l.DiskBytes), mode, l.BlocksServed, humanBytes(l.BytesServed), l.BitswapBlocksServed, humanBytes(l.BitswapBytesServed), l.CorruptBlocks)
-			if len(l.Artifacts) == 0 {
-				fmt.Fprintln(out, "no pinned artifacts")
-			} else {
-				tw := newTable(out)
-				fmt.Fprintln(tw, "ROOT\tNAME\tSIZE\tBLOCKS\tRELEASES")
-				for _, x := range l.Artifacts {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", x.Root, dash(x.Name), humanBytes(x.Size), x.Blocks, dash(strings.Join(shortReleases(x.Releases), ",")))
+			return a.withNode(func(c *conn) error {
+				l, err := c.ListArtifacts(cmd.Context())
+				if err != nil {
+					return err
 				}
-				tw.Flush()
-			}
-			if len(l.Fetches) > 0 {
-				fmt.Fprintln(out)
-				tw := newTable(out)
-				fmt.Fprintln(tw, "FETCH\tSTATE\tPROGRESS\tPEERS\tWHY")
-				for _, f := range l.Fetches {
-					state := f.State
-					if f.Error != "" {
-						state += ": " + f.Error
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%s/%s\t%d\t%s\n", f.Root, state, humanBytes(f.Bytes), humanBytes(f.BytesTotal), len(f.PerPeer), dash(f.Why))
-				}
-				tw.Flush()
-			}
-			return nil
+				return output(cmd.OutOrStdout(), asJSON, l, printArtifactList)
+			})
 		},
 	}
 	jsonFlag(cmd, &asJSON)
 	return cmd
+}
+
+func printArtifactList(out io.Writer, l *api.ArtifactList) {
+	mode := ""
+	if l.Seed {
+		mode = ", seeding"
+	}
+	fmt.Fprintf(out, "block store: %s on disk%s; served %d blocks (%s) to aura peers, %d (%s) over bitswap; %d corrupt blocks refused\n\n",
+		humanBytes(l.DiskBytes), mode, l.BlocksServed, humanBytes(l.BytesServed), l.BitswapBlocksServed, humanBytes(l.BitswapBytesServed), l.CorruptBlocks)
+	if len(l.Artifacts) == 0 {
+		fmt.Fprintln(out, "no pinned artifacts")
+	} else {
+		tw := newTable(out)
+		fmt.Fprintln(tw, "ROOT\tNAME\tSIZE\tBLOCKS\tRELEASES")
+		for _, x := range l.Artifacts {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", x.Root, dash(x.Name), humanBytes(x.Size), x.Blocks, dash(strings.Join(shortReleases(x.Releases), ",")))
+		}
+		tw.Flush()
+	}
+	if len(l.Fetches) > 0 {
+		fmt.Fprintln(out)
+		tw := newTable(out)
+		fmt.Fprintln(tw, "FETCH\tSTATE\tPROGRESS\tPEERS\tWHY")
+		for _, f := range l.Fetches {
+			state := f.State
+			if f.Error != "" {
+				state += ": " + f.Error
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s/%s\t%d\t%s\n", f.Root, state, humanBytes(f.Bytes), humanBytes(f.BytesTotal), len(f.PerPeer), dash(f.Why))
+		}
+		tw.Flush()
+	}
 }
 
 func shortReleases(rs []string) []string {
@@ -484,27 +460,24 @@ func (a *app) artifactProvidersCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := a.connect()
-			if err != nil {
-				return err
-			}
-			p, err := c.ArtifactProviders(cmd.Context(), root)
-			if err != nil {
-				return c.wrap(err)
-			}
-			if asJSON {
-				return printJSON(cmd.OutOrStdout(), p)
-			}
-			tw := newTable(cmd.OutOrStdout())
-			fmt.Fprintln(tw, "PEER\tHOLDS")
-			for _, x := range p.Providers {
-				s := x.State
-				if x.Error != "" {
-					s += ": " + x.Error
+			return a.withNode(func(c *conn) error {
+				p, err := c.ArtifactProviders(cmd.Context(), root)
+				if err != nil {
+					return err
 				}
-				fmt.Fprintf(tw, "%s\t%s\n", x.Peer, s)
-			}
-			return tw.Flush()
+				return output(cmd.OutOrStdout(), asJSON, p, func(w io.Writer, p *api.ArtifactProviders) {
+					tw := newTable(w)
+					fmt.Fprintln(tw, "PEER\tHOLDS")
+					for _, x := range p.Providers {
+						s := x.State
+						if x.Error != "" {
+							s += ": " + x.Error
+						}
+						fmt.Fprintf(tw, "%s\t%s\n", x.Peer, s)
+					}
+					tw.Flush()
+				})
+			})
 		},
 	}
 	jsonFlag(cmd, &asJSON)
@@ -519,16 +492,13 @@ func (a *app) artifactGCCmd() *cobra.Command {
 		Example: `  aura-node artifact gc`,
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.connect()
-			if err != nil {
+			return a.withNode(func(c *conn) error {
+				res, err := c.ArtifactGC(cmd.Context())
+				if err == nil {
+					fmt.Fprintf(cmd.OutOrStdout(), "deleted %d blocks (%s)\n", res.Blocks, humanBytes(res.Bytes))
+				}
 				return err
-			}
-			res, err := c.ArtifactGC(cmd.Context())
-			if err != nil {
-				return c.wrap(err)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "deleted %d blocks (%s)\n", res.Blocks, humanBytes(res.Bytes))
-			return nil
+			})
 		},
 	}
 }

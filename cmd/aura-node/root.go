@@ -162,6 +162,25 @@ func (c *conn) wrap(err error) error {
 	return err
 }
 
+// withNode connects to the node of the home and runs fn with its
+// client; an API error fn returns is worded for people (wrap).
+func (a *app) withNode(fn func(c *conn) error) error {
+	c, err := a.connect()
+	if err != nil {
+		return err
+	}
+	return c.wrap(fn(c))
+}
+
+// output prints v as indented JSON with --json, else with text.
+func output[T any](w io.Writer, asJSON bool, v T, text func(io.Writer, T)) error {
+	if asJSON {
+		return printJSON(w, v)
+	}
+	text(w, v)
+	return nil
+}
+
 // isNotFound reports an API 404.
 func isNotFound(err error) bool {
 	var ae *api.APIError
