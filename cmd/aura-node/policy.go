@@ -278,25 +278,35 @@ func factsOf(v *api.ReleasePolicyView) []api.WriteResult {
 	return v.Facts
 }
 
+// applyTrust adds to and removes from the two lists the authorities of
+// --trust-authority, --distrust-authority, --trust-builder and
+// --distrust-builder (the discovery and activation policies share them).
+func (f *policyFlags) applyTrust(authorities, builders *[]facts.AuthorityID) error {
+	for _, l := range []struct {
+		list              *[]facts.AuthorityID
+		addFlag, dropFlag string
+		addArgs, dropArgs []string
+	}{
+		{authorities, "trust-authority", "distrust-authority", f.trust, f.distrust},
+		{builders, "trust-builder", "distrust-builder", f.builders, f.dropBuilders},
+	} {
+		add, err := parseAuthorities(l.addFlag, l.addArgs)
+		if err != nil {
+			return err
+		}
+		drop, err := parseAuthorities(l.dropFlag, l.dropArgs)
+		if err != nil {
+			return err
+		}
+		*l.list = slices.DeleteFunc(append(*l.list, add...), func(a facts.AuthorityID) bool { return slices.Contains(drop, a) })
+	}
+	return nil
+}
+
 func applyDiscoveryFlags(cmd *cobra.Command, p *release.DiscoveryPolicy, f *policyFlags) error {
-	add, err := parseAuthorities("trust-authority", f.trust)
-	if err != nil {
+	if err := f.applyTrust(&p.TrustedReleaseAuthorities, &p.TrustedBuilders); err != nil {
 		return err
 	}
-	drop, err := parseAuthorities("distrust-authority", f.distrust)
-	if err != nil {
-		return err
-	}
-	addB, err := parseAuthorities("trust-builder", f.builders)
-	if err != nil {
-		return err
-	}
-	dropB, err := parseAuthorities("distrust-builder", f.dropBuilders)
-	if err != nil {
-		return err
-	}
-	p.TrustedReleaseAuthorities = slices.DeleteFunc(append(p.TrustedReleaseAuthorities, add...), func(a facts.AuthorityID) bool { return slices.Contains(drop, a) })
-	p.TrustedBuilders = slices.DeleteFunc(append(p.TrustedBuilders, addB...), func(a facts.AuthorityID) bool { return slices.Contains(dropB, a) })
 	p.Contexts = slices.DeleteFunc(append(p.Contexts, f.contexts...), func(c string) bool { return slices.Contains(f.dropContexts, c) })
 	fl := cmd.Flags()
 	if fl.Changed("required-builders") {

@@ -377,24 +377,9 @@ func addActivationFlags(cmd *cobra.Command, f *activationFlags) {
 func applyActivationDoc(cmd *cobra.Command, d *node.ActivationPolicyDoc, pf *policyFlags) error {
 	f := &pf.act
 	fl := cmd.Flags()
-	add, err := parseAuthorities("trust-authority", pf.trust)
-	if err != nil {
+	if err := pf.applyTrust(&d.TrustedReleaseAuthorities, &d.TrustedBuilders); err != nil {
 		return err
 	}
-	drop, err := parseAuthorities("distrust-authority", pf.distrust)
-	if err != nil {
-		return err
-	}
-	addB, err := parseAuthorities("trust-builder", pf.builders)
-	if err != nil {
-		return err
-	}
-	dropB, err := parseAuthorities("distrust-builder", pf.dropBuilders)
-	if err != nil {
-		return err
-	}
-	d.TrustedReleaseAuthorities = slices.DeleteFunc(append(d.TrustedReleaseAuthorities, add...), func(a facts.AuthorityID) bool { return slices.Contains(drop, a) })
-	d.TrustedBuilders = slices.DeleteFunc(append(d.TrustedBuilders, addB...), func(a facts.AuthorityID) bool { return slices.Contains(dropB, a) })
 	if fl.Changed("required-builders") {
 		if pf.required < 0 {
 			return fmt.Errorf("--required-builders %d: want 0 or more", pf.required)

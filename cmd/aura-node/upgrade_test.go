@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/aura-node/aura-node/api"
+	"github.com/aura-node/aura-node/facts"
 	"github.com/aura-node/aura-node/node"
 )
 
@@ -140,4 +141,30 @@ func TestPolicySetActivation(t *testing.T) {
 	wantOneLineError(t, stderr, code, "does not apply to the discovery policy")
 	_, stderr, code = cli(t, "--home", home, "upgrade", "status")
 	wantOneLineError(t, stderr, code, "aura-node run --home")
+}
+
+// --trust-* adds authorities and --distrust-* removes them, in both
+// lists; a bad ID names its flag.
+func TestPolicyFlagsApplyTrust(t *testing.T) {
+	a1 := "12D3KooWCuKVLTY8Zvg5vR8r4BNr6g5WeHdGSCDGMM5eqZYq443c"
+	a2 := "12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo"
+	id := func(s string) facts.AuthorityID {
+		x, err := facts.ParseAuthorityID(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return x
+	}
+	auths, builders := []facts.AuthorityID{id(a1)}, []facts.AuthorityID{id(a1)}
+	f := &policyFlags{trust: []string{a2}, distrust: []string{a1}, builders: []string{a2}}
+	if err := f.applyTrust(&auths, &builders); err != nil {
+		t.Fatal(err)
+	}
+	if len(auths) != 1 || auths[0] != id(a2) || len(builders) != 2 {
+		t.Fatalf("authorities %v, builders %v", auths, builders)
+	}
+	f = &policyFlags{dropBuilders: []string{"nonsense"}}
+	if err := f.applyTrust(&auths, &builders); err == nil || !strings.Contains(err.Error(), "--distrust-builder") {
+		t.Fatalf("bad ID: %v", err)
+	}
 }
