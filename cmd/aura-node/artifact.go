@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -707,10 +706,7 @@ on stderr when it is a terminal.`,
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				enc.SetEscapeHTML(false)
-				return enc.Encode(res)
+				return printJSON(out, res)
 			}
 			tw := newTable(out)
 			fmt.Fprintf(tw, "artifact\t%d MiB, %d blocks\n", res.SizeMiB, res.Blocks)

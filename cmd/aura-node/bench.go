@@ -161,12 +161,7 @@ terminal.`,
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
-				// The goal texts hold "<=": print it as is, not as
-				// \u003c=.
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				enc.SetEscapeHTML(false)
-				return enc.Encode(res)
+				return printJSON(out, res)
 			}
 			tw := newTable(out)
 			fmt.Fprintln(tw, "n\td\tround_trips\tbytes_out\tbytes_in\tbytes_total\tmissing_bytes\tnaive_bytes\tnaive_round_trips\tcpu_ms\tinitiator_cpu_ms\tresponder_cpu_ms\tmeets_goal")
@@ -224,11 +219,7 @@ nothing lost after anti-entropy.`,
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
-				// The goal text holds "<=": print it as is.
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				enc.SetEscapeHTML(false)
-				return enc.Encode(res)
+				return printJSON(out, res)
 			}
 			fmt.Fprintf(out, "%d nodes, %d facts of %d bytes, one every %.0f ms\n\n", res.Nodes, res.Facts, res.MsgBytes, res.IntervalMs)
 			tw := newTable(out)
@@ -296,10 +287,7 @@ GB of scratch disk (removed afterwards).`,
 			// figures: print them, then fail.
 			out := cmd.OutOrStdout()
 			if asJSON {
-				if perr := printJSON(out, res); perr != nil {
-					return perr
-				}
-				return err
+				return printJSONThen(out, res, err)
 			}
 			fmt.Fprintf(out, "%d members (M = %d), %d data facts\n\n", res.Nodes, res.Threshold, res.Facts)
 			tw := newTable(out)
@@ -383,10 +371,7 @@ scratch disk.`,
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
-				if perr := printJSON(out, res); perr != nil {
-					return perr
-				}
-				return err
+				return printJSONThen(out, res, err)
 			}
 			fmt.Fprintf(out, "%d nodes, aura-node %s -> %s, binary %d bytes\n\n", res.Nodes, res.FromVersion, res.ToVersion, res.BinaryBytes)
 			tw := newTable(out)

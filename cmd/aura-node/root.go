@@ -187,11 +187,22 @@ func isNotFound(err error) bool {
 	return errors.As(err, &ae) && ae.Code == 404
 }
 
-// printJSON writes v as indented JSON.
+// printJSON writes v as indented JSON, with <, > and & as they are (goal
+// texts hold "<=").
 func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
+}
+
+// printJSONThen writes v as JSON and returns err: a run that failed
+// part-way still prints the figures it has.
+func printJSONThen(w io.Writer, v any, err error) error {
+	if perr := printJSON(w, v); perr != nil {
+		return perr
+	}
+	return err
 }
 
 // newTable returns a writer that aligns tab-separated columns.
