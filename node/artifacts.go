@@ -566,8 +566,9 @@ func (n *Node) FetchArtifact(ctx context.Context, req api.ArtifactFetchRequest) 
 	return &st, nil
 }
 
-// ArtifactFetchStatus implements api.ArtifactBackend.
-func (n *Node) ArtifactFetchStatus(ctx context.Context, s string) (*api.ArtifactFetch, error) {
+// fetchJob returns the fetch of the root named by s since the node
+// started.
+func (n *Node) fetchJob(s string) (*fetchJob, error) {
 	root, err := parseRootArg(s)
 	if err != nil {
 		return nil, err
@@ -577,6 +578,15 @@ func (n *Node) ArtifactFetchStatus(ctx context.Context, s string) (*api.Artifact
 	n.art.mu.Unlock()
 	if j == nil {
 		return nil, fmt.Errorf("%w: no fetch of %s since the node started", api.ErrNotFound, root)
+	}
+	return j, nil
+}
+
+// ArtifactFetchStatus implements api.ArtifactBackend.
+func (n *Node) ArtifactFetchStatus(ctx context.Context, s string) (*api.ArtifactFetch, error) {
+	j, err := n.fetchJob(s)
+	if err != nil {
+		return nil, err
 	}
 	st := j.status()
 	return &st, nil
@@ -584,15 +594,9 @@ func (n *Node) ArtifactFetchStatus(ctx context.Context, s string) (*api.Artifact
 
 // CancelArtifactFetch implements api.ArtifactBackend.
 func (n *Node) CancelArtifactFetch(ctx context.Context, s string) (*api.ArtifactFetch, error) {
-	root, err := parseRootArg(s)
+	j, err := n.fetchJob(s)
 	if err != nil {
 		return nil, err
-	}
-	n.art.mu.Lock()
-	j := n.art.jobs[root.String()]
-	n.art.mu.Unlock()
-	if j == nil {
-		return nil, fmt.Errorf("%w: no fetch of %s since the node started", api.ErrNotFound, root)
 	}
 	j.cancel()
 	select {
