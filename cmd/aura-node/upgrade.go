@@ -133,7 +133,9 @@ device (what it runs, what it is doing, the in-flight disposition of a
 cutover in progress, partitions observed, its gates), and this device's
 next step with the reason. The header shows this node's protocol version
 and, once it runs a hard fork, how many sessions with other versions it
-refused. --checks adds every check of this device's evaluation.`,
+refused; its sessions line says what this process's last cutover did with
+its in-flight anti-entropy sessions (drain, delegate, abort), or that a
+cutover is handling them now. --checks adds every check of this device's evaluation.`,
 		Example: `  aura-node upgrade status
   aura-node upgrade status --all
   aura-node upgrade status --scope device --checks --json`,
